@@ -1,0 +1,30 @@
+# VaB-AL: class-imbalance-aware active learning (Choi, Yi et al., CVPR 2021).
+#
+#   snakemake all --cores 2                       every run, table and figure of the config
+#   snakemake all --cores 2 --configfile configs/quickstart.yaml
+#   snakemake all --cores 2 --config only_datasets='[neu]' only_seeds='[0]'
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# config.yaml is the paper's grid; a --configfile on the command line replaces it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/rounds.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.all_rounds.input,
+        rules.all_figures.input,

@@ -1,0 +1,1 @@
+"""Datasets: raw sources, the canonical store, imbalance variants and split index files."""

@@ -1,0 +1,57 @@
+"""The registry of acquisition methods.
+
+Each method is one module with one class implementing :class:`vabal.methods.base.Method`.
+The registry records, without importing torch, which optional steps of the round chain a
+method uses, so the workflow builds exactly the rules it needs (a method without a VAE has
+no ``train_vae`` job and no ``vae.pt``):
+
+``train_classifier -> [extract_features] -> [train_vae] -> [score] -> select``
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from vabal.errors import ConfigError
+
+STEPS = ("extract_features", "train_vae", "score")
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What the workflow needs to know about a method kind before running it."""
+
+    kind: str
+    target: str  #: "module:Class" of the implementation
+    steps: tuple[str, ...]  #: optional steps it uses, a subset of STEPS
+    params: dict = field(default_factory=dict)  #: parameter names and defaults
+    select_needs_classifier: bool = False
+
+    def check_params(self, cfg: dict, where: str) -> None:
+        unknown = sorted(set(cfg) - {"kind"} - set(self.params))
+        if unknown:
+            allowed = ", ".join(sorted(self.params)) or "none"
+            raise ConfigError(
+                f"config error at {where}: unknown parameter(s) {unknown} for method kind "
+                f"{self.kind!r} (allowed: {allowed})"
+            )
+
+    def resolve(self, cfg: dict) -> dict:
+        """Parameters with defaults filled."""
+        return {**self.params, **{k: v for k, v in cfg.items() if k != "kind"}}
+
+    def load(self):
+        module, cls = self.target.split(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+REGISTRY: dict[str, MethodInfo] = {}
+
+
+def register(info: MethodInfo) -> None:
+    assert set(info.steps) <= set(STEPS), info.steps
+    REGISTRY[info.kind] = info
+
+
+register(MethodInfo(kind="random", target="vabal.methods.random:RandomSampling", steps=()))

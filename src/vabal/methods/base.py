@@ -1,0 +1,82 @@
+"""The one interface every acquisition method implements.
+
+A method is built from its resolved parameters and called once per step of a round with a
+:class:`RoundContext`. Steps it does not list in the registry are never called. The
+runner (:mod:`vabal.rounds`) loads inputs, writes outputs atomically and checks the
+selection's invariants, so a method only computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vabal import seeding
+
+
+@dataclass
+class RoundContext:
+    """Everything one step of one round may read."""
+
+    store: Any  #: vabal.data.store.Store
+    split: Any  #: the split table (pandas)
+    labelled: np.ndarray  #: sample ids labelled at this round, sorted
+    unlabelled: np.ndarray  #: pool sample ids not labelled yet, sorted
+    seed: int
+    round: int
+    recipe: dict  #: the classifier's training recipe
+    files: dict[str, Path] = field(default_factory=dict)  #: inputs of earlier steps
+
+    @property
+    def device(self):
+        """The torch device of the recipe (torch is imported only by methods that use it)."""
+        from vabal.training import resolve_device
+
+        return resolve_device(self.recipe["device"])
+
+    def rng(self, *tags: object) -> np.random.Generator:
+        """A generator for this run, round and purpose."""
+        return seeding.rng(self.seed, "round", self.round, *tags)
+
+    def labels(self, ids: np.ndarray) -> np.ndarray:
+        return self.split["label"].to_numpy()[ids]
+
+    def load_classifier(self):
+        from vabal.training import load_classifier
+
+        return load_classifier(self.files["classifier"], self.device)
+
+
+class Method:
+    """Base class: override the steps the method lists in the registry."""
+
+    def __init__(self, params: dict):
+        self.params = params
+
+    def extract_features(self, ctx: RoundContext) -> dict:
+        raise NotImplementedError
+
+    def train_vae(self, ctx: RoundContext) -> dict:
+        raise NotImplementedError
+
+    def score(self, ctx: RoundContext) -> np.ndarray:
+        """One score per ``ctx.unlabelled`` sample: higher means select first."""
+        raise NotImplementedError
+
+    def select(self, ctx: RoundContext, budget: int, scores: np.ndarray | None) -> np.ndarray:
+        """Sample ids to label next; by default the ``budget`` highest scores."""
+        return top_k(ctx.unlabelled, scores, budget, ctx.rng("tie-break"))
+
+
+def top_k(ids: np.ndarray, scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``k`` ids of highest score; ties broken by a seeded random key (deterministic)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != ids.shape:
+        raise ValueError(f"{len(scores)} scores for {len(ids)} samples")
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN")
+    order = np.lexsort((rng.random(len(ids)), -scores))
+    return ids[order[:k]]

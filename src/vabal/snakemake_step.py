@@ -1,0 +1,177 @@
+"""Dispatch a Snakemake job (its rule, wildcards, inputs, params) to the library.
+
+Logging goes to the rule's log file. A :class:`~vabal.errors.VabalError` ends the job with
+its one-line message (in the log and on stderr) and no traceback; Snakemake then removes
+the job's outputs, and the library's atomic writes guarantee nothing half-written remains.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from vabal.errors import VabalError
+
+
+def _setup_logging(log_path: str | None) -> None:
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        handlers=handlers,
+        force=True,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+
+
+def run(smk) -> None:
+    _setup_logging(smk.log[0] if smk.log else None)
+    import os
+
+    # Before torch is imported (if it is): one job uses the threads Snakemake gave it.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(max(1, int(smk.threads)))
+    try:
+        HANDLERS[smk.rule](smk)
+    except VabalError as exc:
+        logging.getLogger("vabal").error("%s", exc)
+        sys.exit(1)
+
+
+def _store_dir(smk) -> Path:
+    return Path(smk.input.meta).parent
+
+
+def _context(smk):
+    from vabal import rounds
+
+    files = {
+        k: v
+        for k, v in smk.input.items()
+        if k in ("classifier", "extract_features", "train_vae", "score")
+    }
+    return rounds.context(
+        _store_dir(smk),
+        smk.input.split,
+        smk.input.labelled,
+        smk.params.recipe,
+        int(smk.wildcards.seed),
+        int(smk.wildcards.round),
+        files,
+    )
+
+
+def _prepare_source(smk):
+    from vabal import rounds
+
+    rounds.prepare_source(dict(smk.params.source), Path(smk.output.meta).parent)
+
+
+def _make_split(smk):
+    from vabal import rounds
+
+    rounds.split(
+        _store_dir(smk),
+        dict(smk.params.dataset),
+        int(smk.wildcards.seed),
+        smk.wildcards.dataset,
+        smk.output[0],
+    )
+
+
+def _label(smk):
+    from vabal import rounds
+
+    rounds.label(
+        smk.input.split,
+        smk.output[0],
+        int(smk.wildcards.round),
+        smk.input.get("prev_labelled"),
+        smk.input.get("prev_selection"),
+    )
+
+
+def _train_classifier(smk):
+    from vabal import rounds
+
+    rounds.train_classifier(
+        _store_dir(smk),
+        smk.input.labelled,
+        dict(smk.params.recipe),
+        int(smk.wildcards.seed),
+        int(smk.wildcards.round),
+        smk.output[0],
+    )
+
+
+def _evaluate(smk):
+    from vabal import rounds
+
+    rounds.evaluate(
+        _store_dir(smk),
+        smk.input.split,
+        smk.input.labelled,
+        smk.input.classifier,
+        smk.params.evaluate_on,
+        dict(smk.params.recipe),
+        smk.output[0],
+    )
+
+
+def _method_step(smk):
+    from vabal import rounds
+
+    method = dict(smk.params.method)
+    rounds.method_step(smk.rule, method.pop("kind"), method, _context(smk), smk.output[0])
+
+
+def _select(smk):
+    from vabal import rounds
+
+    method = dict(smk.params.method)
+    rounds.select(
+        method.pop("kind"),
+        method,
+        _context(smk),
+        int(smk.params.budget),
+        smk.output[0],
+        smk.input.get("score"),
+    )
+
+
+def _collect_rounds(smk):
+    from vabal.tables import collect_rounds
+
+    collect_rounds(list(smk.input), smk.output[0])
+
+
+def _accuracy_curve(smk):
+    from vabal.plots import accuracy_curve
+
+    fig = dict(smk.params.figure)
+    accuracy_curve(
+        smk.input[0],
+        smk.output.figure,
+        smk.output.data,
+        fig["datasets"],
+        fig.get("methods"),
+        fig.get("title"),
+    )
+
+
+HANDLERS = {
+    "prepare_source": _prepare_source,
+    "make_split": _make_split,
+    "label": _label,
+    "train_classifier": _train_classifier,
+    "evaluate": _evaluate,
+    "extract_features": _method_step,
+    "train_vae": _method_step,
+    "score": _method_step,
+    "select": _select,
+    "collect_rounds": _collect_rounds,
+    "accuracy_curve": _accuracy_curve,
+}

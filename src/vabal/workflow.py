@@ -1,0 +1,95 @@
+"""What the Snakefile asks of the library, without importing torch.
+
+Path patterns, per-rule parameters and target lists are computed here from the validated
+config, so the rules stay declarations and the logic is tested Python.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vabal import config as cfg
+from vabal.errors import ConfigError
+from vabal.methods import REGISTRY
+
+RUN = "runs/{dataset}/{method}/seed{seed}"
+ROUND = RUN + "/round{round}"
+
+#: What a source of each kind expects at its path, for the message when it is missing.
+EXPECTED_LAYOUT = {
+    "neu": "the NEU-CLS-64 archive (neu-cls-64.tar.xz) or a folder NEU-CLS-64/<class>/<n>.jpg",
+    "cifar10": "cifar10-jpeg-q75.tar.xz, cifar-10-python.tar.gz, or their extracted folder "
+    "(train/<class>/*.jpg + test/<class>/*.jpg, or cifar-10-batches-py/)",
+    "cifar100": "cifar-100-python.tar.gz or its extracted folder cifar-100-python/ "
+    "(train, test, meta)",
+    "imagefolder": "a folder <class>/<image>, or train/<class>/<image> + test/<class>/<image>",
+}
+
+
+def check_sources(config: dict) -> None:
+    """Fail up front when a source that a selected run needs has no data yet."""
+    results = Path(config["results"])
+    needed = {config["datasets"][d]["source"] for d in cfg.selected_datasets(config)}
+    for name in sorted(needed):
+        src = config["sources"][name]
+        if src["kind"] == "digits" or (results / "data" / name / "meta.json").exists():
+            continue
+        if not Path(src["path"]).exists():
+            raise ConfigError(
+                f"config error at sources.{name}.path: {src['path']!r} does not exist; "
+                f"expected {EXPECTED_LAYOUT[src['kind']]}"
+            )
+
+
+def startup(config: dict) -> dict:
+    """Everything checked before any job runs; returns the config."""
+    cfg.validate(config)
+    check_sources(config)
+    cfg.check_budgets(config)
+    return config
+
+
+def methods_with(config: dict, step: str) -> list[str]:
+    return [m for m, c in config["methods"].items() if step in REGISTRY[c["kind"]].steps]
+
+
+def method_regex(config: dict, step: str) -> str:
+    """Wildcard constraint matching the methods that use ``step`` (none: matches nothing)."""
+    names = methods_with(config, step)
+    return "|".join(names) if names else "(?!)"
+
+
+def dataset_params(config: dict, dataset: str) -> dict:
+    ds = config["datasets"][dataset]
+    return {k: v for k, v in ds.items() if k != "training"}
+
+
+def method_params(config: dict, method: str) -> dict:
+    return dict(config["methods"][method])
+
+
+def source_of(config: dict, dataset: str) -> str:
+    return config["datasets"][dataset]["source"]
+
+
+def rounds_of(config: dict, dataset: str) -> int:
+    return config["datasets"][dataset]["rounds"]
+
+
+def round_targets(config: dict, filename: str) -> list[str]:
+    """``filename`` of every round of every selected run, under the results folder."""
+    out = []
+    for d, m, s in cfg.runs(config):
+        for r in range(rounds_of(config, d)):
+            out.append(
+                str(
+                    Path(config["results"])
+                    / ROUND.format(dataset=d, method=m, seed=s, round=r)
+                    / filename
+                )
+            )
+    return out
+
+
+def figure_names(config: dict) -> list[str]:
+    return list(config.get("figures", {}))

@@ -1,0 +1,93 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from vabal import workflow as vw
+from vabal.errors import VabalError
+
+try:
+    vw.startup(config)
+except VabalError as exc:
+    raise WorkflowError(str(exc)) from None
+
+R = config["results"]
+RUN = f"{R}/{vw.RUN}"
+ROUND = f"{R}/{vw.ROUND}"
+STORE = f"{R}/data/{{source}}"
+ENV = "../../envs/vabal.yaml"
+STEP = "../scripts/step.py"
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z][A-Za-z0-9_-]*",
+    method=r"[A-Za-z][A-Za-z0-9_-]*",
+    source=r"[A-Za-z][A-Za-z0-9_-]*",
+    seed=r"\d+",
+    round=r"\d+",
+
+
+def store_files(w):
+    src = vw.source_of(config, w.dataset)
+    return {
+        k: f"{R}/data/{src}/{f}"
+        for k, f in [
+            ("images", "images.npy"),
+            ("samples", "samples.parquet"),
+            ("meta", "meta.json"),
+        ]
+    }
+
+
+def split_file(w):
+    return f"{R}/splits/{w.dataset}/seed{w.seed}.parquet"
+
+
+def round_file(name):
+    return f"{ROUND}/{name}"
+
+
+def run_key(w):
+    return {
+        "dataset": w.dataset,
+        "method": w.method,
+        "seed": int(w.seed),
+        "round": int(w.round),
+    }
+
+
+def label_inputs(w):
+    inputs = {"split": split_file(w)}
+    r = int(w.round)
+    if r > 0:
+        prev = {**run_key(w), "round": r - 1}
+        inputs["prev_labelled"] = round_file("labelled.parquet").format(**prev)
+        inputs["prev_selection"] = round_file("selection.parquet").format(**prev)
+    return inputs
+
+
+def method_inputs(step):
+    """Inputs of a method step: the round's data plus the outputs of its earlier steps."""
+    earlier = {"extract_features": [], "train_vae": ["extract_features"]}
+    earlier["score"] = earlier["train_vae"] + ["train_vae"]
+    earlier["select"] = earlier["score"] + ["score"]
+    files = {
+        "extract_features": "features.pt",
+        "train_vae": "vae.pt",
+        "score": "scores.parquet",
+    }
+
+    def inputs(w):
+        steps = vw.REGISTRY[config["methods"][w.method]["kind"]].steps
+        out = {
+            **store_files(w),
+            "split": split_file(w),
+            "labelled": round_file("labelled.parquet").format(**run_key(w)),
+            "classifier": round_file("classifier.pt").format(**run_key(w)),
+        }
+        for s in earlier[step]:
+            if s in steps:
+                out[s] = round_file(files[s]).format(**run_key(w))
+        return out
+
+    return inputs

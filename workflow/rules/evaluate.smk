@@ -1,0 +1,38 @@
+rule evaluate:
+    input:
+        unpack(store_files),
+        split=split_file,
+        labelled=round_file("labelled.parquet"),
+        classifier=round_file("classifier.pt"),
+    output:
+        round_file("metrics.json"),
+    log:
+        f"{R}/logs/{vw.ROUND}/evaluate.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        evaluate_on=lambda w: config["datasets"][w.dataset]["evaluate_on"],
+    script:
+        STEP
+
+
+rule collect_rounds:
+    input:
+        vw.round_targets(config, "metrics.json"),
+    output:
+        f"{R}/tables/rounds.parquet",
+    log:
+        f"{R}/logs/collect_rounds.log",
+    conda:
+        ENV
+    script:
+        STEP
+
+
+rule all_rounds:
+    input:
+        f"{R}/tables/rounds.parquet",

@@ -1,0 +1,116 @@
+# One active-learning round of one run, as files:
+#   label -> train_classifier -> [extract_features] -> [train_vae] -> [score] -> select
+# round r's `label` adds round r-1's selection to round r-1's labelled set.
+
+
+rule label:
+    input:
+        unpack(label_inputs),
+    output:
+        round_file("labelled.parquet"),
+    log:
+        f"{R}/logs/{vw.ROUND}/label.log",
+    conda:
+        ENV
+    script:
+        STEP
+
+
+rule train_classifier:
+    input:
+        unpack(store_files),
+        labelled=round_file("labelled.parquet"),
+    output:
+        round_file("classifier.pt"),
+    log:
+        f"{R}/logs/{vw.ROUND}/train_classifier.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+    script:
+        STEP
+
+
+rule extract_features:
+    input:
+        unpack(method_inputs("extract_features")),
+    output:
+        round_file("features.pt"),
+    log:
+        f"{R}/logs/{vw.ROUND}/extract_features.log",
+    wildcard_constraints:
+        method=vw.method_regex(config, "extract_features"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        method=lambda w: vw.method_params(config, w.method),
+    script:
+        STEP
+
+
+rule train_vae:
+    input:
+        unpack(method_inputs("train_vae")),
+    output:
+        round_file("vae.pt"),
+    log:
+        f"{R}/logs/{vw.ROUND}/train_vae.log",
+    wildcard_constraints:
+        method=vw.method_regex(config, "train_vae"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        method=lambda w: vw.method_params(config, w.method),
+    script:
+        STEP
+
+
+rule score:
+    input:
+        unpack(method_inputs("score")),
+    output:
+        round_file("scores.parquet"),
+    log:
+        f"{R}/logs/{vw.ROUND}/score.log",
+    wildcard_constraints:
+        method=vw.method_regex(config, "score"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        method=lambda w: vw.method_params(config, w.method),
+    script:
+        STEP
+
+
+rule select:
+    input:
+        unpack(method_inputs("select")),
+    output:
+        round_file("selection.parquet"),
+    log:
+        f"{R}/logs/{vw.ROUND}/select.log",
+    conda:
+        ENV
+    threads: 1
+    params:
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        method=lambda w: vw.method_params(config, w.method),
+        budget=lambda w: config["datasets"][w.dataset]["budget"],
+    script:
+        STEP
