@@ -26,6 +26,7 @@ TRAINING_DEFAULTS = {
     "epochs": 200,
     "batch_size": 128,
     "lr": 0.1,
+    "dropout": 0.0,
     "momentum": 0.9,
     "weight_decay": 5e-4,
     "lr_milestones": [160],
@@ -160,8 +161,11 @@ def _check_names(names, known, where) -> None:
             )
 
 
-def training_recipe(config: dict, dataset: str) -> dict:
-    """The classifier recipe of ``dataset``: paper defaults < config.training < dataset.training."""
+def training_recipe(config: dict, dataset: str, method: str | None = None) -> dict:
+    """The classifier recipe of a run: paper defaults < config.training < dataset.training <
+    what the method needs of its classifier (MC-Dropout's dropout)."""
+    from vabal.methods import REGISTRY
+
     recipe = copy.deepcopy(TRAINING_DEFAULTS)
     for layer in (config.get("training") or {}, config["datasets"][dataset].get("training") or {}):
         for key, value in layer.items():
@@ -169,6 +173,8 @@ def training_recipe(config: dict, dataset: str) -> dict:
                 recipe["augment"] = {**recipe["augment"], **value}
             else:
                 recipe[key] = value
+    if method is not None:
+        recipe.update(REGISTRY[config["methods"][method]["kind"]].classifier)
     return recipe
 
 

@@ -184,14 +184,22 @@ def build_method(kind: str, params: dict):
     return info.load()(info.resolve({"kind": kind, **params}))
 
 
-def method_step(step: str, kind: str, params: dict, ctx, out) -> None:
-    """Run an optional step (extract_features, train_vae, score) of a method."""
+def method_step(step: str, kind: str, params: dict, ctx, out, diagnostics=None) -> None:
+    """Run an optional step (extract_features, train_vae, score) of a method.
+
+    ``score`` may return the scores alone or ``(scores, diagnostics)``; the diagnostics dict
+    (plus score statistics and timing) is written as JSON to ``diagnostics``.
+    """
     import pandas as pd
 
     method = build_method(kind, params)
     start = time.perf_counter()
     result = getattr(method, step)(ctx)
+    seconds = time.perf_counter() - start
     if step == "score":
+        extra = {}
+        if isinstance(result, tuple):
+            result, extra = result
         scores = np.asarray(result, dtype=np.float64)
         if scores.shape != ctx.unlabelled.shape or not np.isfinite(scores).all():
             raise ValueError(
@@ -199,9 +207,22 @@ def method_step(step: str, kind: str, params: dict, ctx, out) -> None:
                 f"values for {len(ctx.unlabelled)} samples"
             )
         io.write_parquet(out, pd.DataFrame({"sample_id": ctx.unlabelled, "score": scores}))
+        if diagnostics is not None:
+            stats = (
+                {
+                    "seconds": seconds,
+                    "n_scored": len(scores),
+                    "score_min": scores.min(),
+                    "score_max": scores.max(),
+                    "score_mean": scores.mean(),
+                }
+                if len(scores)
+                else {}
+            )
+            io.write_json(diagnostics, {"method": kind, **stats, **extra})
     else:
         io.save_torch(out, result)
-    log.info("%s %s: %.2fs", kind, step, time.perf_counter() - start)
+    log.info("%s %s: %.2fs", kind, step, seconds)
 
 
 def select(kind: str, params: dict, ctx, budget: int, out, scores_path=None) -> None:

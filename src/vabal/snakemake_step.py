@@ -125,7 +125,14 @@ def _method_step(smk):
     from vabal import rounds
 
     method = dict(smk.params.method)
-    rounds.method_step(smk.rule, method.pop("kind"), method, _context(smk), smk.output[0])
+    rounds.method_step(
+        smk.rule,
+        method.pop("kind"),
+        method,
+        _context(smk),
+        smk.output[0],
+        smk.output.get("diagnostics"),
+    )
 
 
 def _select(smk):

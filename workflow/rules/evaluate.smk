@@ -14,7 +14,7 @@ rule evaluate:
     resources:
         gpu=1,
     params:
-        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         evaluate_on=lambda w: config["datasets"][w.dataset]["evaluate_on"],
     script:
         STEP

@@ -30,7 +30,7 @@ rule train_classifier:
     resources:
         gpu=1,
     params:
-        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
     script:
         STEP
 
@@ -50,7 +50,7 @@ rule extract_features:
     resources:
         gpu=1,
     params:
-        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
     script:
         STEP
@@ -71,7 +71,7 @@ rule train_vae:
     resources:
         gpu=1,
     params:
-        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
     script:
         STEP
@@ -81,7 +81,8 @@ rule score:
     input:
         unpack(method_inputs("score")),
     output:
-        round_file("scores.parquet"),
+        scores=round_file("scores.parquet"),
+        diagnostics=round_file("score_diagnostics.json"),
     log:
         f"{R}/logs/{vw.ROUND}/score.log",
     wildcard_constraints:
@@ -92,7 +93,7 @@ rule score:
     resources:
         gpu=1,
     params:
-        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
     script:
         STEP
@@ -109,7 +110,7 @@ rule select:
         ENV
     threads: 1
     params:
-        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset),
+        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
         budget=lambda w: config["datasets"][w.dataset]["budget"],
     script:

@@ -26,7 +26,8 @@ class MethodInfo:
     target: str  #: "module:Class" of the implementation
     steps: tuple[str, ...]  #: optional steps it uses, a subset of STEPS
     params: dict = field(default_factory=dict)  #: parameter names and defaults
-    select_needs_classifier: bool = False
+    #: keys added to the classifier's training recipe for this method (MC-Dropout: dropout)
+    classifier: dict = field(default_factory=dict)
 
     def check_params(self, cfg: dict, where: str) -> None:
         unknown = sorted(set(cfg) - {"kind"} - set(self.params))

@@ -28,7 +28,9 @@ class RoundContext:
     seed: int
     round: int
     recipe: dict  #: the classifier's training recipe
-    files: dict[str, Path] = field(default_factory=dict)  #: inputs of earlier steps
+    #: inputs of earlier steps: "classifier" (classifier.pt), "extract_features"
+    #: (features.pt), "train_vae" (vae.pt), when the method uses those steps
+    files: dict[str, Path] = field(default_factory=dict)
 
     @property
     def device(self):
@@ -57,13 +59,16 @@ class Method:
         self.params = params
 
     def extract_features(self, ctx: RoundContext) -> dict:
+        """A dict of tensors saved as features.pt (see :mod:`vabal.features`)."""
         raise NotImplementedError
 
     def train_vae(self, ctx: RoundContext) -> dict:
+        """A dict of tensors and plain values saved as vae.pt (weights, loss curve...)."""
         raise NotImplementedError
 
-    def score(self, ctx: RoundContext) -> np.ndarray:
-        """One score per ``ctx.unlabelled`` sample: higher means select first."""
+    def score(self, ctx: RoundContext) -> np.ndarray | tuple[np.ndarray, dict]:
+        """One score per ``ctx.unlabelled`` sample: higher means select first; optionally
+        with a JSON-able dict of diagnostics written beside the scores."""
         raise NotImplementedError
 
     def select(self, ctx: RoundContext, budget: int, scores: np.ndarray | None) -> np.ndarray:

@@ -1,0 +1,67 @@
+"""The ``extract_features`` step shared by methods that read the classifier's features.
+
+For every labelled and unlabelled pool sample: the globally average-pooled outputs of the
+classifier's four residual stages (the "four layers" of Section 3.4; the last one is the
+penultimate feature Core-set uses) and the classifier's logits. Stored with
+``torch.save`` as a dict of tensors (``features.pt``): it loads without pickle code
+(``weights_only``), keeps dtypes, and goes straight to the device; the taps are float16 to
+halve the file (they are post-ReLU averages, well inside float16's range), logits float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vabal.training import DeviceImages, amp_dtype
+
+
+@torch.no_grad()
+def extract(model, images: np.ndarray, mean, std, batch_size: int = 1024, amp: str = "auto"):
+    """Pooled stage outputs (list of 4 float16 tensors) and float32 logits of ``images``."""
+    device = next(model.parameters()).device
+    dtype = amp_dtype(amp, device)
+    model.eval()
+    taps, logits = [[] for _ in range(4)], []
+    for lo in range(0, len(images), batch_size):
+        chunk = DeviceImages.from_numpy(images[lo : lo + batch_size], mean, std, device)
+        x = chunk.batch(torch.arange(len(chunk.data), device=device))
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            pooled, out = model.taps(x)
+        for store, feat in zip(taps, pooled, strict=True):
+            store.append(feat.to(torch.float16).cpu())
+        logits.append(out.float().cpu())
+    return [torch.cat(t) for t in taps], torch.cat(logits)
+
+
+def extract_round(ctx) -> dict:
+    """Features of the labelled then the unlabelled samples of a round (one dict)."""
+    model, ckpt = ctx.load_classifier()
+    ids = np.concatenate([ctx.labelled, ctx.unlabelled])
+    taps, logits = extract(
+        model,
+        np.asarray(ctx.store.images[ids]),
+        ckpt["mean"],
+        ckpt["std"],
+        ctx.recipe["eval_batch_size"],
+        ctx.recipe["amp"],
+    )
+    return {
+        "sample_id": torch.from_numpy(ids),
+        "labelled": torch.from_numpy(np.isin(ids, ctx.labelled)),
+        "taps": taps,
+        "logits": logits,
+        "pred": logits.argmax(1),
+    }
+
+
+def load_round_features(path) -> dict:
+    """Read a ``features.pt`` written by :func:`extract_round`, checking its keys."""
+    from vabal import io
+    from vabal.errors import DataError
+
+    data = io.load_torch(path)
+    missing = {"sample_id", "labelled", "taps", "logits", "pred"} - set(data)
+    if missing:
+        raise DataError(f"{path}: not a features file (missing {sorted(missing)})")
+    return data

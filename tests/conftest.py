@@ -1,0 +1,62 @@
+"""Shared fixtures: the repository, tiny configs, and running the workflow in a temp folder."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = Path(os.environ.get("VABAL_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
+
+#: A config small enough for a CPU test: digits, one dominant variant, tiny ResNet-18.
+TINY_CONFIG = {
+    "results": "results",
+    "seeds": [0],
+    "training": {
+        "classifier": "resnet18",
+        "width": 8,
+        "epochs": 4,
+        "batch_size": 32,
+        "lr": 0.05,
+        "lr_milestones": [3],
+        "augment": {"crop_padding": 1, "hflip": False},
+    },
+    "sources": {"digits": {"kind": "digits"}},
+    "datasets": {
+        "digits_plus1": {"source": "digits", "imbalance": "+[1]", "budget": 20, "rounds": 3},
+    },
+    "methods": {"random": {"kind": "random"}},
+    "figures": {"curve": {"datasets": ["digits_plus1"]}},
+}
+
+
+@pytest.fixture
+def tiny_config() -> dict:
+    return copy.deepcopy(TINY_CONFIG)
+
+
+def run_snakemake(workdir: Path, config: dict, targets=("all",), extra=(), check=True):
+    """Run the project's Snakefile with ``config`` in ``workdir``; returns the process."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    cmd = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir), "--configfile", str(cfg), "--cores", "2",
+        "--quiet", "rules", *extra, *targets,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture
+def snakemake_run():
+    return run_snakemake
