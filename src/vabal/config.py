@@ -65,9 +65,19 @@ def load(path: str | Path, schema: str | Path = SCHEMA) -> dict:
 
 def validate(config: dict, schema: str | Path = SCHEMA) -> dict:
     """Validate ``config`` in place (defaults filled) and return it."""
+    _normalise_cli_values(config)
     _check_schema(config, schema)
     _check_references(config)
     return config
+
+
+def _normalise_cli_values(config: dict) -> None:
+    """``--config only_seeds=[0,1]`` arrives as strings: read digit strings as integers."""
+    for key in ("seeds", "only_seeds"):
+        values = config.get(key)
+        if isinstance(values, list):
+            config[key] = [int(v) if isinstance(v, str) and v.strip().isdigit() else v
+                           for v in values]
 
 
 def _check_schema(config: dict, schema_path: str | Path) -> None:

@@ -9,7 +9,7 @@ from vabal.errors import VabalError
 try:
     vw.startup(config)
 except VabalError as exc:
-    raise WorkflowError(str(exc)) from None
+    sys.exit(f"error: {exc}")
 
 R = config["results"]
 RUN = f"{R}/{vw.RUN}"

@@ -70,7 +70,7 @@ def _parse_sugar(text, num_classes, where, remove, inclusive) -> np.ndarray:
     if last is None:
         _check_class(first, num_classes, where)
         kind = "dominant" if sign == "+" else "rare"
-        frac = 1.0 - (DEFAULT_REMOVE[kind] if remove is None else remove)
+        frac = round(1.0 - (DEFAULT_REMOVE[kind] if remove is None else remove), 12)
         if kind == "dominant":
             keep[:] = frac
             keep[first - 1] = 1.0
@@ -85,7 +85,7 @@ def _parse_sugar(text, num_classes, where, remove, inclusive) -> np.ndarray:
     stop = last if inclusive else last - 1
     if stop < first:
         raise ConfigError(f"{where}: empty class range in {text!r}")
-    keep[:] = 1.0 - (DEFAULT_REMOVE["range"] if remove is None else remove)
+    keep[:] = round(1.0 - (DEFAULT_REMOVE["range"] if remove is None else remove), 12)
     keep[first - 1 : stop] = 1.0
     return keep
 

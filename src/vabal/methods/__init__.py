@@ -56,3 +56,58 @@ def register(info: MethodInfo) -> None:
 
 
 register(MethodInfo(kind="random", target="vabal.methods.random:RandomSampling", steps=()))
+register(
+    MethodInfo(
+        kind="bald",
+        target="vabal.methods.bald:MCDropoutBALD",
+        steps=("score",),
+        params={"mc_samples": 100, "batch_size": 1024},
+        classifier={"dropout": 0.25},
+    )
+)
+register(
+    MethodInfo(
+        kind="coreset",
+        target="vabal.methods.coreset:CoreSet",
+        steps=("extract_features",),
+        params={"chunk_size": 4096},
+    )
+)
+register(
+    MethodInfo(
+        kind="vaal",
+        target="vabal.methods.vaal:VAAL",
+        steps=("train_vae", "score"),
+        params={
+            "latent_dim": 32,
+            "beta": 1.0,
+            "adversary_param": 1.0,
+            "lr": 5e-4,
+            "epochs": 100,
+            "batch_size": 128,
+            "width": 128,
+            "vae_steps": 2,
+            "adv_steps": 1,
+        },
+    )
+)
+register(
+    MethodInfo(
+        kind="vabal",
+        target="vabal.methods.vabal:VaBAL",
+        steps=("extract_features", "train_vae", "score"),
+        params={
+            "lambda": 0.005,
+            "mc_samples": 100,
+            "latent_per_class": 10,
+            "epochs": 20,
+            "lr": 1e-4,
+            "batch_size": 64,
+            "w_type": "z2",
+            "likelihood": "predicted",
+            "prior": True,
+            "difficulty": True,
+            "smoothing": 1.0,
+        },
+    )
+)

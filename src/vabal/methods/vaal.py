@@ -1,0 +1,422 @@
+"""VAAL: Variational Adversarial Active Learning (Sinha, Ebrahimi & Darrell, ICCV 2019).
+
+A beta-VAE on the images and a discriminator on its latent means play a two-player game:
+the discriminator learns to tell labelled (target 1) from unlabelled (target 0) samples,
+the VAE learns to reconstruct both sets and to make every latent mean look labelled. The
+samples the discriminator finds least likely to be labelled are selected.
+
+Hyper-parameters, architecture and losses follow the authors' public code
+(github.com/sinhasam/vaal: ``arguments.py``, ``solver.py``, ``model.py``, ``sampler.py``);
+``docs/methods/vaal.md`` lists each number with its source and what was adapted:
+
+* losses per VAE step: ``MSE(x, x') + beta * KLD`` on a labelled and on an unlabelled batch
+  (MSE averaged over pixels, KLD summed over batch and latent units, as in the code) plus
+  ``adversary_param * [BCE(D(mu_l), 1) + BCE(D(mu_u), 1)]``; discriminator step
+  ``BCE(D(mu_l), 1) + BCE(D(mu_u), 0)`` on latent means computed without gradient;
+* ``vae_steps`` = 2 VAE steps then ``adv_steps`` = 1 discriminator step per iteration,
+  ``(n_pool * epochs) // batch_size`` iterations, Adam with lr 5e-4 for both networks;
+* images in [0, 1] with a random horizontal flip (when the dataset's recipe flips).
+
+The task model of the original code is the project's shared classifier and is not part
+of this step. Scores use eval mode (BatchNorm running statistics), so a sample's score does
+not depend on the other samples of its batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vabal import seeding
+from vabal.errors import ConfigError, DataError
+from vabal.methods.base import Method, RoundContext
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "latent_dim": 32,
+    "beta": 1.0,
+    "adversary_param": 1.0,
+    "lr": 5e-4,
+    "epochs": 100,
+    "batch_size": 128,
+    "width": 128,
+    "vae_steps": 2,
+    "adv_steps": 1,
+}
+_POSITIVE_INTS = ("latent_dim", "epochs", "batch_size", "width", "vae_steps", "adv_steps")
+_NON_NEGATIVE = ("beta", "adversary_param")
+HISTORY_KEYS = ("vae_loss", "recon", "kld", "adversarial", "disc_loss", "disc_acc")
+
+
+def check_params(params: dict, where: str = "methods.vaal") -> None:
+    """Reject out-of-range parameters with a message naming the key."""
+    for key in _POSITIVE_INTS:
+        value = params.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(
+                f"config error at {where}.{key}: {value!r} is invalid: expected an integer >= 1"
+            )
+    for key in (*_NON_NEGATIVE, "lr"):
+        value = params.get(key, DEFAULTS[key])
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value) and (value > 0 if key == "lr" else value >= 0)
+        if not ok:
+            bound = "> 0" if key == "lr" else ">= 0"
+            raise ConfigError(
+                f"config error at {where}.{key}: {value!r} is invalid: expected a number {bound}"
+            )
+
+
+# ----------------------------------------------------------------------------- networks
+def _kaiming(module: nn.Module) -> None:
+    """The public code's ``kaiming_init``: He-normal weights, zero biases."""
+    nn.init.kaiming_normal_(module.weight)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+class VAE(nn.Module):
+    """The public code's convolutional VAE, adapted to any image size and channel count.
+
+    Encoder: four 4x4 convolutions of ``width x (1, 2, 4, 8)`` channels with BatchNorm and
+    ReLU; each halves the size (stride 2) while the feature map is larger than 2x2, later
+    ones are 3x3 stride-1 convolutions (8x8 digits: two halvings; 32x32 CIFAR: four, to
+    2x2 as in the original; 64x64 NEU: four, to 4x4). Linear heads give the mean and log
+    variance. Decoder: a linear layer to ``8 width`` maps of size/8, three 4x4 stride-2
+    transposed convolutions with BatchNorm and ReLU, a 1x1 transposed convolution to the
+    image channels (no output activation), cropped to the image size.
+    """
+
+    def __init__(self, in_channels: int, size: tuple[int, int], latent_dim: int, width: int):
+        super().__init__()
+        self.in_channels, self.size = int(in_channels), (int(size[0]), int(size[1]))
+        self.latent_dim, self.width = int(latent_dim), int(width)
+        h, w = self.size
+        layers, ch = [], self.in_channels
+        for i in range(4):
+            out = width * 2**i
+            if min(h, w) > 2:
+                layers.append(nn.Conv2d(ch, out, 4, 2, 1, bias=False))
+                h, w = h // 2, w // 2
+            else:
+                layers.append(nn.Conv2d(ch, out, 3, 1, 1, bias=False))
+            layers += [nn.BatchNorm2d(out), nn.ReLU(True)]
+            ch = out
+        self.encoder = nn.Sequential(*layers, nn.Flatten())
+        flat = ch * h * w
+        self.fc_mu = nn.Linear(flat, latent_dim)
+        self.fc_logvar = nn.Linear(flat, latent_dim)
+        self.start = (math.ceil(self.size[0] / 8), math.ceil(self.size[1] / 8))
+        top = 8 * width
+        self.fc_decode = nn.Linear(latent_dim, top * self.start[0] * self.start[1])
+        dec = []
+        for i in range(3):
+            c_in, c_out = top // 2**i, top // 2 ** (i + 1)
+            dec += [
+                nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(True),
+            ]
+        dec.append(nn.ConvTranspose2d(width, self.in_channels, 1))
+        self.decoder = nn.Sequential(*dec)
+        # as the public code: He init of the encoder's convolutions and the decoder's linear
+        # layer; the mean/log-variance heads and transposed convolutions keep torch's default
+        for m in self.encoder:
+            if isinstance(m, nn.Conv2d):
+                _kaiming(m)
+        _kaiming(self.fc_decode)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encoder(x)
+        return self.fc_mu(z), self.fc_logvar(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.fc_decode(z).view(len(z), -1, *self.start)
+        return self.decoder(x)[:, :, : self.size[0], : self.size[1]]
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        mu, logvar = self.encode(x)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + eps * (0.5 * logvar).exp()
+        return self.decode(z), mu, logvar
+
+
+class Discriminator(nn.Module):
+    """The public code's discriminator on latent means: 512-512-1 MLP with ReLU.
+
+    Returns the logit; the probability of "labelled" is its sigmoid (the original ends with
+    a sigmoid and ``BCELoss``; the logit form is the same function, computed stably).
+    """
+
+    def __init__(self, latent_dim: int, hidden: int = 512):
+        super().__init__()
+        self.latent_dim = int(latent_dim)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, 1),
+        )
+        for m in self.net:
+            if isinstance(m, nn.Linear):
+                _kaiming(m)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)[:, 0]
+
+
+# ----------------------------------------------------------------------------- training
+class _Cycle:
+    """Endless shuffled batches of ``range(n)`` on the device (a new permutation per pass)."""
+
+    def __init__(self, n: int, batch: int, drop_last: bool, generator: torch.Generator, device):
+        self.n, self.gen, self.device = n, generator, device
+        self.batch = min(batch, n) if drop_last else batch
+        self.drop_last = drop_last
+        self.perm, self.pos = None, n
+
+    def next(self) -> torch.Tensor:
+        if self.pos >= self.n or (self.drop_last and self.pos + self.batch > self.n):
+            self.perm = torch.randperm(self.n, generator=self.gen, device=self.device)
+            self.pos = 0
+        idx = self.perm[self.pos : self.pos + self.batch]
+        self.pos += self.batch
+        return idx
+
+
+def _to_device(images: np.ndarray, device) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> uint8 (N, C, H, W) on the device."""
+    data = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    return data.permute(0, 3, 1, 2).contiguous()
+
+
+def _batch(data: torch.Tensor, idx: torch.Tensor, hflip: bool, gen) -> torch.Tensor:
+    """Images in [0, 1] (as the public code's ToTensor), optionally randomly flipped."""
+    x = data[idx].float().div_(255.0)
+    if hflip:
+        flip = torch.rand(len(idx), device=x.device, generator=gen) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if x.is_cuda:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def vae_loss(x, recon, mu, logvar, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The public code's VAE loss parts: pixel-mean MSE and the KLD summed over the batch."""
+    mse = F.mse_loss(recon.float(), x)
+    mu, logvar = mu.float(), logvar.float()
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return mse, beta * kld
+
+
+def train_vaal(
+    labelled: np.ndarray,
+    unlabelled: np.ndarray,
+    params: dict,
+    device,
+    seed: int,
+    hflip: bool = False,
+    amp: str = "auto",
+) -> tuple[VAE, Discriminator, dict]:
+    """Train VAAL's VAE and discriminator on uint8 (N, H, W, C) image sets.
+
+    Returns both networks and a history of per-epoch means (an epoch is
+    ``ceil(n_pool / batch_size)`` iterations): ``vae_loss`` (total), ``recon`` and ``kld``
+    (labelled + unlabelled), ``adversarial`` (the VAE's BCE term), ``disc_loss`` and
+    ``disc_acc`` (the discriminator's loss and accuracy at threshold 0.5).
+    """
+    from vabal.training import amp_dtype
+
+    p = {**DEFAULTS, **params}
+    check_params(p)
+    if len(labelled) == 0 or len(unlabelled) == 0:
+        raise ValueError("VAAL needs labelled and unlabelled images")
+    device = torch.device(device)
+    dtype = amp_dtype(amp, device)
+    _, h, w, c = labelled.shape
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seeding.derive(seed, "vaal", "init"))
+        vae = VAE(c, (h, w), p["latent_dim"], p["width"])
+        disc = Discriminator(p["latent_dim"])
+    vae, disc = vae.to(device), disc.to(device)
+    if device.type == "cuda":
+        vae = vae.to(memory_format=torch.channels_last)
+    gen = torch.Generator(device=device).manual_seed(seeding.derive(seed, "vaal", "batches"))
+    lab_data, unl_data = _to_device(labelled, device), _to_device(unlabelled, device)
+    lab_cycle = _Cycle(len(labelled), p["batch_size"], True, gen, device)
+    unl_cycle = _Cycle(len(unlabelled), p["batch_size"], False, gen, device)
+    n_pool = len(labelled) + len(unlabelled)
+    iterations = max(1, n_pool * p["epochs"] // p["batch_size"])
+    per_epoch = max(1, math.ceil(n_pool / p["batch_size"]))
+    opt_vae = torch.optim.Adam(vae.parameters(), lr=p["lr"])
+    opt_disc = torch.optim.Adam(disc.parameters(), lr=p["lr"])
+    vae.train()
+    disc.train()
+
+    def draw():
+        return (
+            _batch(lab_data, lab_cycle.next(), hflip, gen),
+            _batch(unl_data, unl_cycle.next(), hflip, gen),
+        )
+
+    def autocast():
+        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+    sums = torch.zeros(len(HISTORY_KEYS), device=device)
+    counts = torch.zeros(len(HISTORY_KEYS), device=device)
+    epochs = []
+    for it in range(iterations):
+        x_l, x_u = draw()
+        for count in range(p["vae_steps"]):
+            with autocast():
+                rec_l, mu_l, lv_l = vae(x_l, gen)
+                rec_u, mu_u, lv_u = vae(x_u, gen)
+                logit_l, logit_u = disc(mu_l).float(), disc(mu_u).float()
+            mse_l, kld_l = vae_loss(x_l, rec_l, mu_l, lv_l, p["beta"])
+            mse_u, kld_u = vae_loss(x_u, rec_u, mu_u, lv_u, p["beta"])
+            adv = F.binary_cross_entropy_with_logits(
+                logit_l, torch.ones_like(logit_l)
+            ) + F.binary_cross_entropy_with_logits(logit_u, torch.ones_like(logit_u))
+            loss = mse_l + kld_l + mse_u + kld_u + p["adversary_param"] * adv
+            opt_vae.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_vae.step()
+            parts = torch.stack([loss, mse_l + mse_u, kld_l + kld_u, adv]).detach()
+            sums[:4] += parts
+            counts[:4] += 1
+            if count < p["vae_steps"] - 1:
+                x_l, x_u = draw()
+        for count in range(p["adv_steps"]):
+            with torch.no_grad(), autocast():
+                mu_l = vae.encode(x_l)[0]
+                mu_u = vae.encode(x_u)[0]
+            with autocast():
+                logit_l, logit_u = disc(mu_l).float(), disc(mu_u).float()
+            d_loss = F.binary_cross_entropy_with_logits(
+                logit_l, torch.ones_like(logit_l)
+            ) + F.binary_cross_entropy_with_logits(logit_u, torch.zeros_like(logit_u))
+            opt_disc.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_disc.step()
+            correct = (logit_l > 0).float().sum() + (logit_u <= 0).float().sum()
+            sums[4] += d_loss.detach()
+            sums[5] += correct / (len(logit_l) + len(logit_u))
+            counts[4:] += 1
+            if count < p["adv_steps"] - 1:
+                x_l, x_u = draw()
+        if (it + 1) % per_epoch == 0 or it + 1 == iterations:
+            epochs.append(sums / counts.clamp_min(1))
+            sums = torch.zeros_like(sums)
+            counts = torch.zeros_like(counts)
+    table = torch.stack(epochs).cpu().tolist()
+    history = {k: [row[i] for row in table] for i, k in enumerate(HISTORY_KEYS)}
+    history["iterations"] = iterations
+    vae.eval()
+    disc.eval()
+    return vae, disc, history
+
+
+@torch.no_grad()
+def discriminator_logits(
+    vae: VAE, disc: Discriminator, images: np.ndarray, batch_size: int = 1024, amp: str = "auto"
+) -> torch.Tensor:
+    """The discriminator's logit of "labelled" on the latent means of ``images`` (eval mode),
+    float32 on the CPU."""
+    from vabal.training import amp_dtype
+
+    device = next(vae.parameters()).device
+    dtype = amp_dtype(amp, device)
+    vae.eval()
+    disc.eval()
+    out = []
+    for lo in range(0, len(images), batch_size):
+        data = _to_device(images[lo : lo + batch_size], device)
+        x = _batch(data, torch.arange(len(data), device=device), False, None)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            out.append(disc(vae.encode(x)[0]).float().cpu())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def _state(module: nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
+# ----------------------------------------------------------------------------- the method
+class VAAL(Method):
+    """Select the pool samples VAAL's discriminator finds least likely to be labelled."""
+
+    def __init__(self, params: dict):
+        check_params(params)
+        super().__init__({**DEFAULTS, **params})
+
+    def train_vae(self, ctx: RoundContext) -> dict:
+        start = time.perf_counter()
+        images = ctx.store.images
+        vae, disc, history = train_vaal(
+            np.asarray(images[ctx.labelled]),
+            np.asarray(images[ctx.unlabelled]),
+            self.params,
+            ctx.device,
+            seeding.derive(ctx.seed, "round", ctx.round, "vaal"),
+            hflip=bool(ctx.recipe["augment"]["hflip"]),
+            amp=ctx.recipe["amp"],
+        )
+        seconds = time.perf_counter() - start
+        log.info(
+            "vaal: %d iterations in %.1fs; last epoch vae loss %.4f, disc loss %.4f acc %.3f",
+            history["iterations"],
+            seconds,
+            history["vae_loss"][-1],
+            history["disc_loss"][-1],
+            history["disc_acc"][-1],
+        )
+        return {
+            "vae": _state(vae),
+            "discriminator": _state(disc),
+            "arch": {
+                "in_channels": vae.in_channels,
+                "size": list(vae.size),
+                "latent_dim": vae.latent_dim,
+                "width": vae.width,
+            },
+            "history": history,
+            "params": dict(self.params),
+            "seconds": seconds,
+        }
+
+    def _load(self, ctx: RoundContext) -> tuple[VAE, Discriminator]:
+        from vabal import io
+
+        path = ctx.files["train_vae"]
+        saved = io.load_torch(path)
+        try:
+            arch = saved["arch"]
+            vae = VAE(arch["in_channels"], tuple(arch["size"]), arch["latent_dim"], arch["width"])
+            disc = Discriminator(arch["latent_dim"])
+            vae.load_state_dict(saved["vae"])
+            disc.load_state_dict(saved["discriminator"])
+        except (KeyError, RuntimeError, TypeError) as exc:
+            raise DataError(f"{path}: not a VAAL checkpoint ({exc})") from None
+        return vae.to(ctx.device), disc.to(ctx.device)
+
+    def score(self, ctx: RoundContext):
+        vae, disc = self._load(ctx)
+        images, bs, amp = ctx.store.images, ctx.recipe["eval_batch_size"], ctx.recipe["amp"]
+        logit_u = discriminator_logits(vae, disc, np.asarray(images[ctx.unlabelled]), bs, amp)
+        logit_l = discriminator_logits(vae, disc, np.asarray(images[ctx.labelled]), bs, amp)
+        # 1 - sigmoid(logit) = sigmoid(-logit), in float64 so saturated outputs keep their order
+        scores = torch.sigmoid(-logit_u.double()).numpy()
+        prob_l = torch.sigmoid(logit_l.double())
+        diagnostics = {
+            "disc_prob_labelled_mean": float(prob_l.mean()) if len(prob_l) else None,
+            "disc_prob_unlabelled_mean": float(1 - scores.mean()) if len(scores) else None,
+        }
+        return scores, diagnostics

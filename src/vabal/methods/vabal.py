@@ -1,0 +1,215 @@
+"""VaB-AL (Choi, Yi et al., CVPR 2021): select the samples most likely misclassified, by Eq. 6.
+
+The steps of a round: ``extract_features`` (the classifier's pooled stage features, shared
+with other methods), ``train_vae`` (the class-regularised VAE of Section 3.3 on the
+unlabelled pool) and ``score`` (Eq. 6 from the VAE's likelihoods and its predictions on the
+labelled pool); ``select`` keeps the base class's top-``budget`` with seeded tie-breaking.
+The equations live in :mod:`vabal.vae`; this module wires them to a round and validates
+the parameters. It imports torch only inside the steps, so :func:`check_params` is cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+
+from vabal import seeding
+from vabal.errors import ConfigError
+from vabal.methods.base import Method, RoundContext
+
+#: Parameters and their defaults (Section 3.4; the registry entry repeats them).
+DEFAULTS = {
+    "lambda": 0.005,
+    "mc_samples": 100,
+    "latent_per_class": 10,
+    "epochs": 20,
+    "lr": 1e-4,
+    "batch_size": 64,
+    "w_type": "z2",
+    "likelihood": "predicted",
+    "prior": True,
+    "difficulty": True,
+    "smoothing": 1.0,
+}
+W_TYPES = ("z2", "abs", "sigmoid")
+LIKELIHOODS = ("predicted", "all")
+TOP_DIAGNOSTICS = 20  #: samples of highest score whose terms the diagnostics list
+
+
+def check_params(params: dict, where: str = "vabal") -> None:
+    """Check the values of VaB-AL parameters (those present); raise ConfigError naming the
+    offending key as ``<where>.<key>``."""
+
+    def fail(key, what):
+        raise ConfigError(
+            f"config error at {where}.{key}: {params[key]!r} is invalid: must be {what}"
+        )
+
+    def is_int(v):
+        return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+    def is_real(v):
+        return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+
+    for key in ("mc_samples", "latent_per_class", "epochs"):
+        if key in params and not (is_int(params[key]) and params[key] >= 1):
+            fail(key, "an integer >= 1")
+    if "batch_size" in params and not (is_int(params["batch_size"]) and params["batch_size"] >= 2):
+        fail("batch_size", "an integer >= 2")
+    if "lambda" in params and not (is_real(params["lambda"]) and params["lambda"] >= 0):
+        fail("lambda", "a number >= 0")
+    for key in ("lr", "smoothing"):
+        if key in params and not (is_real(params[key]) and params[key] > 0):
+            fail(key, "a number > 0")
+    if "w_type" in params and params["w_type"] not in W_TYPES:
+        fail("w_type", f"one of {', '.join(W_TYPES)}")
+    if "likelihood" in params and params["likelihood"] not in LIKELIHOODS:
+        fail("likelihood", f"one of {', '.join(LIKELIHOODS)}")
+    for key in ("prior", "difficulty"):
+        if key in params and not isinstance(params[key], bool):
+            fail(key, "true or false")
+
+
+class VaBAL(Method):
+    """VaB-AL: score = ``-log sum_n p(y_n|y^_n) p(x|y^_n) p(y^_n)`` (Eq. 6), highest first."""
+
+    def __init__(self, params: dict):
+        params = {k: v for k, v in params.items() if k != "kind"}
+        unknown = sorted(set(params) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(f"config error at vabal: unknown parameter(s) {unknown}")
+        check_params(params)
+        super().__init__({**DEFAULTS, **params})
+
+    def _seed(self, ctx: RoundContext, *tags) -> int:
+        return seeding.derive(ctx.seed, "round", ctx.round, "vae", *tags)
+
+    # ------------------------------------------------------------------ steps
+    def extract_features(self, ctx: RoundContext) -> dict:
+        from vabal.features import extract_round
+
+        return extract_round(ctx)
+
+    def train_vae(self, ctx: RoundContext) -> dict:
+        from vabal import vae
+        from vabal.features import load_round_features
+
+        feats = load_round_features(ctx.files["extract_features"])
+        unl = ~feats["labelled"]
+        taps = [t[unl] for t in feats["taps"]]
+        model, history, seconds = vae.train_vae(
+            taps,
+            feats["pred"][unl],
+            ctx.store.num_classes,
+            self.params,
+            ctx.device,
+            init_seed=self._seed(ctx, "init"),
+            batch_seed=self._seed(ctx, "train"),
+        )
+        return {
+            "config": model.config(),
+            "state_dict": vae.to_state(model),
+            "params": dict(self.params),
+            "history": history,
+            "train_seconds": seconds,
+            "n_train": int(unl.sum()),
+            "collapse": vae.collapse_diagnostics(model, taps),
+        }
+
+    def score(self, ctx: RoundContext) -> tuple[np.ndarray, dict]:
+        import torch
+
+        from vabal import io, vae
+        from vabal.features import load_round_features
+
+        p, nc, device = self.params, ctx.store.num_classes, ctx.device
+        feats = load_round_features(ctx.files["extract_features"])
+        ckpt = io.load_torch(ctx.files["train_vae"])
+        model = vae.from_state(ckpt["config"], ckpt["state_dict"], device)
+        ids = feats["sample_id"].numpy()
+        lab = feats["labelled"].numpy()
+        unl_pos = _positions(ids[~lab], ctx.unlabelled, "unlabelled")
+        lab_ids = ids[lab]
+        _positions(lab_ids, ctx.labelled, "labelled")
+
+        def target(mask: np.ndarray) -> torch.Tensor:
+            m = torch.from_numpy(mask)
+            return model.target(
+                [t[m].to(device=device, dtype=torch.float32) for t in feats["taps"]]
+            )
+
+        # Eq. 11-12 on the labelled pool: Monte Carlo over z of the VAE's Eq. 7 predictions
+        gen = vae.seeded_generator(device, self._seed(ctx, "score", "labelled"))
+        draws = vae.predict_draws(model, target(lab), p["mc_samples"], gen, p["w_type"])
+        labels = torch.as_tensor(ctx.labels(lab_ids), dtype=torch.long, device=device)
+        counts = vae.confusion_counts(labels, draws, nc)
+        difficulty = vae.label_difficulty(counts, p["smoothing"])
+        prior = vae.class_prior(counts, p["smoothing"])
+        log_d = difficulty.log() if p["difficulty"] else torch.zeros_like(difficulty)
+        log_p = prior.log() if p["prior"] else torch.zeros_like(prior)
+
+        # Eq. 9 with block C_n masked, on the unlabelled pool, and Eq. 6
+        gen = vae.seeded_generator(device, self._seed(ctx, "score", "unlabelled"))
+        log_lik, pred, votes = vae.pool_likelihoods(
+            model, target(~lab), p["mc_samples"], gen, p["w_type"], p["likelihood"]
+        )
+        log_lik = log_lik.double()
+        if p["likelihood"] == "predicted":
+            scores = vae.misclassification_score(log_lik, log_d, log_p, pred)
+        else:
+            scores = vae.misclassification_score(log_lik, log_d, log_p)
+        scores_np = vae.as_numpy(scores)[unl_pos]
+
+        # diagnostics
+        classifier_pred = feats["pred"][~torch.from_numpy(lab)].to(device)
+        lab_mode = torch.nn.functional.one_hot(draws, nc).sum(0).argmax(-1)
+        top = np.argsort(-vae.as_numpy(scores), kind="stable")[:TOP_DIAGNOSTICS]
+        pred_np, log_lik_np = vae.as_numpy(pred), vae.as_numpy(log_lik)
+        unl_ids = ids[~lab]
+        if p["likelihood"] == "predicted":
+            top_lik = log_lik_np[top]
+        else:
+            top_lik = log_lik_np[top, pred_np[top]]
+        diagnostics = {
+            "vae_classifier_agreement": _mean(pred == classifier_pred),
+            "vae_accuracy_labelled": _mean(lab_mode == labels),
+            "vae_accuracy_labelled_mc": float(counts.diagonal().sum() / max(1, len(lab_ids))),
+            "label_difficulty": vae.as_numpy(difficulty).tolist(),
+            "class_prior": vae.as_numpy(prior).tolist(),
+            "labelled_confusion": vae.as_numpy(counts).tolist(),
+            "vae_predicted_counts_unlabelled": np.bincount(pred_np, minlength=nc).tolist(),
+            "vae_vote_share_unlabelled": vae.as_numpy(votes.mean(0)).tolist() if len(votes) else [],
+            "log_likelihood_mean": float(log_lik_np.mean()) if log_lik_np.size else None,
+            "top": [
+                {
+                    "sample_id": int(unl_ids[i]),
+                    "score": float(vae.as_numpy(scores)[i]),
+                    "vae_pred": int(pred_np[i]),
+                    "classifier_pred": int(classifier_pred[i]),
+                    "log_difficulty": float(log_d[pred_np[i]]),
+                    "log_likelihood": float(top_lik[k]),
+                    "log_prior": float(log_p[pred_np[i]]),
+                }
+                for k, i in enumerate(top)
+            ],
+            "vae_history": ckpt["history"],
+            "collapse": ckpt["collapse"],
+            "params": dict(p),
+        }
+        return scores_np, diagnostics
+
+
+def _positions(found: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
+    """Positions in ``found`` of ``wanted`` (the round's ids); the sets must be equal."""
+    from vabal.errors import DataError
+
+    if len(found) != len(wanted) or not np.array_equal(np.sort(found), wanted):
+        raise DataError(f"features file does not hold this round's {what} pool")
+    order = np.argsort(found, kind="stable")
+    return order[np.searchsorted(found[order], wanted)]
+
+
+def _mean(t) -> float | None:
+    return float(t.double().mean()) if t.numel() else None

@@ -1,0 +1,97 @@
+"""Config validation: every bad input gives one message naming the key, before any job."""
+
+import copy
+
+import pytest
+
+from vabal import config as cfg
+from vabal import workflow
+from vabal.errors import ConfigError
+
+from conftest import TINY_CONFIG
+
+
+def with_change(path, value):
+    config = copy.deepcopy(TINY_CONFIG)
+    *parents, last = path
+    node = config
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return config
+
+
+DELETE = object()
+D = ("datasets", "digits_plus1")
+
+CASES = [
+    (("colour",), "red", "unknown key 'colour'"),
+    ((*D, "buget"), 10, "datasets.digits_plus1: unknown key 'buget'"),
+    ((*D, "budget"), "ten", "datasets.digits_plus1.budget"),
+    ((*D, "budget"), 0, "datasets.digits_plus1.budget: 0 is invalid"),
+    ((*D, "budget"), -5, "datasets.digits_plus1.budget: -5 is invalid"),
+    ((*D, "budget"), 200, "the pool holds only"),
+    ((*D, "rounds"), 0, "datasets.digits_plus1.rounds: 0 is invalid"),
+    (("seeds",), [], "seeds: [] is invalid"),
+    (("methods", "random", "kind"), "magic", "unknown method 'magic'"),
+    (("methods", "random", "temperature"), 3, "unknown parameter(s) ['temperature']"),
+    (("training", "classifier"), "vgg16", "training.classifier"),
+    (("training", "lr_milestones"), [50], "lr_milestones [50] exceed epochs 4"),
+    ((*D, "imbalance"), "+[11]", "class index 11 is out of range"),
+    ((*D, "source"), "mnist", "unknown source 'mnist'"),
+    ((*D, "evaluate_on"), "val", "evaluate_on: val needs val_fraction > 0"),
+    (("sources", "digits", "kind"), "tiff", "sources.digits.kind"),
+    (("sources", "neu"), {"kind": "neu"}, "kind neu needs a path"),
+    (("sources", "digits"), {"kind": "neu", "path": "/nowhere/neu.tar.xz"},
+     "sources.digits.path: '/nowhere/neu.tar.xz' does not exist; expected the NEU-CLS-64"),
+    (("runs",), [{"datasets": ["cifar"], "methods": ["random"]}], "runs[0].datasets"),
+    (("only_methods",), ["vaal2"], "only_methods: unknown name 'vaal2'"),
+    (("figures", "curve", "datasets"), ["nope"], "figures.curve.datasets"),
+    ((*D,), DELETE, "config error at datasets: {} is invalid"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "needle"), CASES, ids=[c[2][:40] for c in CASES])
+def test_bad_config_names_the_problem(path, value, needle, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = with_change(path, value)
+    with pytest.raises(ConfigError) as err:
+        workflow.startup(config)
+    assert needle in str(err.value)
+    assert not (tmp_path / "results").exists()
+
+
+def test_good_config_fills_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = workflow.startup(copy.deepcopy(TINY_CONFIG))
+    ds = config["datasets"]["digits_plus1"]
+    assert ds["val_fraction"] == 0 and ds["evaluate_on"] == "test" and ds["variant_seed"] == 0
+    recipe = cfg.training_recipe(config, "digits_plus1", "random")
+    assert recipe["momentum"] == 0.9 and recipe["weight_decay"] == 5e-4 and recipe["width"] == 8
+    assert list(cfg.runs(config)) == [("digits_plus1", "random", 0)]
+
+
+def test_filters_select_runs():
+    config = copy.deepcopy(TINY_CONFIG)
+    config["seeds"] = [0, 1, 2]
+    config["only_seeds"] = [1]
+    cfg.validate(config)
+    assert list(cfg.runs(config)) == [("digits_plus1", "random", 1)]
+
+
+def test_repository_configs_are_valid():
+    from conftest import REPO
+
+    for name in ("config.yaml", "configs/quickstart.yaml"):
+        cfg.load(REPO / name)
+
+
+def test_bad_config_stops_snakemake_before_any_job(tmp_path, snakemake_run):
+    config = with_change((*D, "budget"), 200)
+    proc = snakemake_run(tmp_path, config, check=False)
+    assert proc.returncode != 0
+    assert "the pool holds only" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
