@@ -3,12 +3,11 @@
 import copy
 
 import pytest
+from conftest import TINY_CONFIG
 
 from vabal import config as cfg
 from vabal import workflow
 from vabal.errors import ConfigError
-
-from conftest import TINY_CONFIG
 
 
 def with_change(path, value):
@@ -45,8 +44,11 @@ CASES = [
     ((*D, "evaluate_on"), "val", "evaluate_on: val needs val_fraction > 0"),
     (("sources", "digits", "kind"), "tiff", "sources.digits.kind"),
     (("sources", "neu"), {"kind": "neu"}, "kind neu needs a path"),
-    (("sources", "digits"), {"kind": "neu", "path": "/nowhere/neu.tar.xz"},
-     "sources.digits.path: '/nowhere/neu.tar.xz' does not exist; expected the NEU-CLS-64"),
+    (
+        ("sources", "digits"),
+        {"kind": "neu", "path": "/nowhere/neu.tar.xz"},
+        "sources.digits.path: '/nowhere/neu.tar.xz' does not exist; expected the NEU-CLS-64",
+    ),
     (("runs",), [{"datasets": ["cifar"], "methods": ["random"]}], "runs[0].datasets"),
     (("only_methods",), ["vaal2"], "only_methods: unknown name 'vaal2'"),
     (("figures", "curve", "datasets"), ["nope"], "figures.curve.datasets"),

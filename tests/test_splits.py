@@ -11,8 +11,9 @@ from vabal.errors import ConfigError
 def samples(per_class=100, classes=5, test_per_class=20):
     labels = np.repeat(np.arange(classes), per_class + test_per_class)
     split = np.tile(["train"] * per_class + ["test"] * test_per_class, classes)
-    return pd.DataFrame({"sample_id": np.arange(len(labels)), "label": labels,
-                         "source_split": split})
+    return pd.DataFrame(
+        {"sample_id": np.arange(len(labels)), "label": labels, "source_split": split}
+    )
 
 
 DS = {"budget": 10, "rounds": 3, "imbalance": "+[2]", "val_fraction": 0.1}

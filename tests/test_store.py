@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import SHARED_DATASETS
+
 from vabal.data import store
 from vabal.data.splits import make_split
 from vabal.errors import DataError
@@ -37,8 +37,16 @@ def test_digits_store(tmp_path):
 
 def test_neu_store_5778_1448(tmp_path):
     need(NEU)
-    store.prepare({"kind": "neu", "path": str(NEU), "sha256": NEU_SHA256,
-                   "test_fraction": 0.2, "test_seed": 0}, tmp_path)
+    store.prepare(
+        {
+            "kind": "neu",
+            "path": str(NEU),
+            "sha256": NEU_SHA256,
+            "test_fraction": 0.2,
+            "test_seed": 0,
+        },
+        tmp_path,
+    )
     s = store.load(tmp_path)
     assert s.meta["counts"] == {"train": 5778, "test": 1448}
     assert s.images.shape == (7226, 64, 64, 1)
@@ -59,8 +67,9 @@ def test_neu_checksum_mismatch_names_the_file(tmp_path):
     [("+[1]", 9500), ("-[1]", 45500), ("+[5]", 9500), ("+[10]", 9500), (None, 50000)],
 )
 def test_cifar10_variants_exact(cifar10_store, spec, pool):
-    split = make_split(cifar10_store.samples, 10, {"imbalance": spec, "budget": 500,
-                                                   "rounds": 6}, seed=0)
+    split = make_split(
+        cifar10_store.samples, 10, {"imbalance": spec, "budget": 500, "rounds": 6}, seed=0
+    )
     roles = split["role"].value_counts()
     assert roles["pool"] == pool and roles["test"] == 10000
     per_class = split[split["role"] == "pool"].groupby("label").size()

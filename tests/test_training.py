@@ -9,8 +9,9 @@ from vabal.models import build_classifier
 from vabal.training import predict_logits, random_crop_flip, train_classifier
 
 
-@pytest.mark.parametrize(("arch", "channels", "size"), [("resnet18", 1, 8), ("resnet18", 3, 32),
-                                                        ("resnet34", 1, 64)])
+@pytest.mark.parametrize(
+    ("arch", "channels", "size"), [("resnet18", 1, 8), ("resnet18", 3, 32), ("resnet34", 1, 64)]
+)
 def test_cifar_stem_and_taps(arch, channels, size):
     model = build_classifier(arch, 7, channels, width=4)
     assert model.conv1.stride == (1, 1) and model.conv1.kernel_size == (3, 3)
@@ -37,7 +38,7 @@ def test_random_crop_is_a_window_of_the_padded_image():
     out = random_crop_flip(x, padding=2, hflip=False, generator=gen)
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(2):
-        windows = [padded[i, :, r:r + 5, c:c + 5] for r in range(5) for c in range(5)]
+        windows = [padded[i, :, r : r + 5, c : c + 5] for r in range(5) for c in range(5)]
         assert any(torch.equal(out[i], w) for w in windows)
     flipped = random_crop_flip(x, padding=0, hflip=True, generator=torch.Generator().manual_seed(1))
     for i in range(2):
@@ -45,8 +46,15 @@ def test_random_crop_is_a_window_of_the_padded_image():
 
 
 def tiny_recipe(**kw):
-    recipe = {**TRAINING_DEFAULTS, "width": 4, "epochs": 6, "batch_size": 16, "lr": 0.05,
-              "lr_milestones": [5], "augment": {"crop_padding": 1, "hflip": False}}
+    recipe = {
+        **TRAINING_DEFAULTS,
+        "width": 4,
+        "epochs": 6,
+        "batch_size": 16,
+        "lr": 0.05,
+        "lr_milestones": [5],
+        "augment": {"crop_padding": 1, "hflip": False},
+    }
     return {**recipe, **kw}
 
 
@@ -77,6 +85,7 @@ def test_single_sample_last_batch_is_skipped_not_fatal():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_bf16_training_runs():
     images, labels = separable_images()
-    model, history = train_classifier(images, labels, 2, [0.3], [0.3],
-                                      tiny_recipe(device="cuda", amp="bf16"), 0, 0)
+    model, history = train_classifier(
+        images, labels, 2, [0.3], [0.3], tiny_recipe(device="cuda", amp="bf16"), 0, 0
+    )
     assert next(model.parameters()).is_cuda and np.isfinite(history[-1]["loss"])

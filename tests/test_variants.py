@@ -30,7 +30,9 @@ def test_range_inclusive_and_exclusive():
     counts = kept_counts([500] * 100, keep)
     assert counts[44:55] == [500] * 11 and counts[43] == 300 and counts[55] == 300
     assert sum(counts) == 11 * 500 + 89 * 300
-    exclusive = kept_counts([500] * 100, parse_imbalance({"spec": "+[45:55]", "inclusive": False}, 100))
+    exclusive = kept_counts(
+        [500] * 100, parse_imbalance({"spec": "+[45:55]", "inclusive": False}, 100)
+    )
     assert exclusive[54] == 300 and exclusive[44] == 500 and sum(exclusive) == 10 * 500 + 90 * 300
 
 

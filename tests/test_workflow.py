@@ -6,7 +6,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -34,7 +33,8 @@ def test_figure_and_table_exist(two_runs):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rounds = pd.read_parquet(root / "results/tables/rounds.parquet")
     assert rounds[["dataset", "method", "seed", "round"]].values.tolist() == [
-        ["digits_plus1", "random", 0, r] for r in range(3)]
+        ["digits_plus1", "random", 0, r] for r in range(3)
+    ]
     assert rounds["n_labelled"].tolist() == [20, 40, 60]
     assert rounds["labelled_per_class"].map(sum).tolist() == [20, 40, 60]
     assert rounds["accuracy"].between(0, 1).all()
@@ -81,11 +81,16 @@ def test_rerun_is_a_no_op(two_runs):
 
 
 def test_lint_and_format_are_clean():
-    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--configfile",
-                           "configs/quickstart.yaml"], cwd=REPO, capture_output=True, text=True)
+    lint = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--configfile", "configs/quickstart.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "."], cwd=REPO,
-                         capture_output=True, text=True)
+    fmt = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "."], cwd=REPO, capture_output=True, text=True
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
@@ -93,13 +98,31 @@ def test_paper_config_dag_resolves(tmp_path):
     """The paper's grid (config.yaml) builds its DAG (dry run) without touching data."""
     if not (REPO.parent / "shared" / "datasets" / "cifar10-jpeg-q75.tar.xz").exists():
         pytest.skip("../shared/datasets/cifar10-jpeg-q75.tar.xz not found")
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--nolock",
-                           "--configfile", str(REPO / "config.yaml"),
-                           "--config", "only_datasets=[cifar10_plus1]", "only_seeds=[0]",
-                           f"results={tmp_path / 'results'}"],
-                          cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--cores",
+            "1",
+            "--nolock",
+            "--configfile",
+            str(REPO / "config.yaml"),
+            "--config",
+            "only_datasets=[cifar10_plus1]",
+            "only_seeds=[0]",
+            f"results={tmp_path / 'results'}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
-    counts = dict(line.split()[:2] for line in out.splitlines()
-                  if line.split()[:1] in (["train_classifier"], ["select"], ["make_split"]))
+    counts = dict(
+        line.split()[:2]
+        for line in out.splitlines()
+        if line.split()[:1] in (["train_classifier"], ["select"], ["make_split"])
+    )
     assert counts == {"make_split": "1", "train_classifier": "6", "select": "5"}

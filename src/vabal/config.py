@@ -76,8 +76,9 @@ def _normalise_cli_values(config: dict) -> None:
     for key in ("seeds", "only_seeds"):
         values = config.get(key)
         if isinstance(values, list):
-            config[key] = [int(v) if isinstance(v, str) and v.strip().isdigit() else v
-                           for v in values]
+            config[key] = [
+                int(v) if isinstance(v, str) and v.strip().isdigit() else v for v in values
+            ]
 
 
 def _check_schema(config: dict, schema_path: str | Path) -> None:

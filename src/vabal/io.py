@@ -106,6 +106,47 @@ def read_parquet(path: str | os.PathLike, columns: list[str] | None = None):
     return frame
 
 
+TABLES_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "tables.schema.yaml"
+_DTYPE_CHECKS = {
+    "int": lambda s: pd_api().is_integer_dtype(s),
+    "bool": lambda s: pd_api().is_bool_dtype(s),
+    "float": lambda s: pd_api().is_float_dtype(s) or pd_api().is_integer_dtype(s),
+    "str": lambda s: pd_api().is_object_dtype(s) or pd_api().is_string_dtype(s),
+    "category": lambda s: (
+        isinstance(s.dtype, __import__("pandas").CategoricalDtype)
+        or pd_api().is_object_dtype(s)
+        or pd_api().is_string_dtype(s)
+    ),
+    "list": lambda s: pd_api().is_object_dtype(s),
+}
+
+
+def pd_api():
+    import pandas as pd
+
+    return pd.api.types
+
+
+def table_schema(name: str) -> dict:
+    """The column spec of table ``name`` in workflow/schemas/tables.schema.yaml."""
+    import yaml
+
+    return yaml.safe_load(TABLES_SCHEMA.read_text())[name]
+
+
+def read_table(path: str | os.PathLike, name: str):
+    """Read a Parquet table and check it against its schema (columns and their kinds)."""
+    spec = table_schema(name)["columns"]
+    frame = read_parquet(path, list(spec))
+    for column, info in spec.items():
+        if len(frame) and not _DTYPE_CHECKS[info["dtype"]](frame[column]):
+            raise DataError(
+                f"{path}: column {column!r} has dtype {frame[column].dtype}, "
+                f"expected {info['dtype']} ({name} table)"
+            )
+    return frame
+
+
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write one array in NumPy's .npy format, atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:

@@ -17,11 +17,10 @@ import numpy as np
 
 from vabal import io
 from vabal.data import store as store_mod
-from vabal.data.splits import SPLIT_COLUMNS, make_split, validate_split
+from vabal.data.splits import make_split, validate_split
 from vabal.errors import DataError
 
 log = logging.getLogger(__name__)
-LABELLED_COLUMNS = ["sample_id", "label", "round_added"]
 
 
 # ----------------------------------------------------------------------------- data
@@ -40,13 +39,14 @@ def split(store_dir, dataset_cfg: dict, seed: int, name: str, out: str | Path) -
 
 
 def read_split(path):
-    table = io.read_parquet(path, SPLIT_COLUMNS)
+    table = io.read_table(path, "split")
     validate_split(table, path)
     return table
 
 
-def read_ids(path, columns=("sample_id",)) -> np.ndarray:
-    return io.read_parquet(path, list(columns))["sample_id"].to_numpy(dtype=np.int64)
+def read_ids(path, table: str) -> np.ndarray:
+    """The sample ids of a labelled or selection table."""
+    return io.read_table(path, table)["sample_id"].to_numpy(dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------- labelling
@@ -60,8 +60,8 @@ def label(split_path, out, round_: int, prev_labelled=None, prev_selection=None)
         ids = table["sample_id"].to_numpy()[table["initial"].to_numpy()]
         frame = pd.DataFrame({"sample_id": ids, "label": labels[ids], "round_added": 0})
     else:
-        before = io.read_parquet(prev_labelled, LABELLED_COLUMNS)
-        new = read_ids(prev_selection)
+        before = io.read_table(prev_labelled, "labelled")
+        new = read_ids(prev_selection, "selection")
         pool = set(table["sample_id"].to_numpy()[table["role"].to_numpy() == "pool"].tolist())
         bad = [i for i in new.tolist() if i not in pool]
         if bad or np.intersect1d(new, before["sample_id"]).size or len(set(new)) != len(new):
@@ -82,7 +82,7 @@ def train_classifier(store_dir, labelled_path, recipe: dict, seed: int, round_: 
     from vabal.training import train_classifier as fit
 
     store = store_mod.load(store_dir)
-    ids = read_ids(labelled_path)
+    ids = read_ids(labelled_path, "labelled")
     labels = store.samples["label"].to_numpy()[ids]
     start = time.perf_counter()
     model, history = fit(
@@ -134,7 +134,7 @@ def evaluate(
         recipe["eval_batch_size"],
         recipe["amp"],
     )
-    labelled = io.read_parquet(labelled_path, LABELLED_COLUMNS)
+    labelled = io.read_table(labelled_path, "labelled")
     metrics = classification_metrics(logits, table["label"].to_numpy()[ids], store.num_classes)
     metrics.update(
         {
@@ -162,7 +162,7 @@ def context(store_dir, split_path, labelled_path, recipe, seed, round_, files):
 
     store = store_mod.load(store_dir)
     table = read_split(split_path)
-    labelled = np.sort(read_ids(labelled_path))
+    labelled = np.sort(read_ids(labelled_path, "labelled"))
     pool = table["sample_id"].to_numpy()[table["role"].to_numpy() == "pool"]
     unlabelled = np.setdiff1d(pool, labelled)
     return RoundContext(
@@ -232,7 +232,7 @@ def select(kind: str, params: dict, ctx, budget: int, out, scores_path=None) -> 
     method = build_method(kind, params)
     scores = None
     if scores_path is not None:
-        frame = io.read_parquet(scores_path, ["sample_id", "score"])
+        frame = io.read_table(scores_path, "scores")
         if not np.array_equal(frame["sample_id"].to_numpy(), ctx.unlabelled):
             raise DataError(f"{scores_path}: scores do not cover the unlabelled pool")
         scores = frame["score"].to_numpy()

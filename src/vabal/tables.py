@@ -53,7 +53,7 @@ def collect_rounds(metric_paths, out) -> None:
 
 
 def read_rounds(path):
-    return io.read_parquet(path, ROUNDS_COLUMNS)
+    return io.read_table(path, "rounds")
 
 
 def learning_curves(rounds, datasets, methods=None):

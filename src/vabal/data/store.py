@@ -22,8 +22,6 @@ import numpy as np
 from vabal import io, seeding
 from vabal.errors import DataError
 
-SAMPLE_COLUMNS = ["sample_id", "label", "class_name", "source_split", "name"]
-
 
 def hold_out_test(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of the test samples: ``ceil(fraction * n_c)`` drawn per class."""
@@ -111,7 +109,7 @@ def load(root: str | Path) -> Store:
     """Open the store under ``root``, checking that its three files agree."""
     root = Path(root)
     meta = io.read_json(root / "meta.json")
-    samples = io.read_parquet(root / "samples.parquet", SAMPLE_COLUMNS)
+    samples = io.read_table(root / "samples.parquet", "samples")
     images = io.read_npy(root / "images.npy", mmap=True)
     if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(samples):
         raise DataError(
