@@ -28,8 +28,15 @@ class MethodInfo:
     params: dict = field(default_factory=dict)  #: parameter names and defaults
     #: keys added to the classifier's training recipe for this method (MC-Dropout: dropout)
     classifier: dict = field(default_factory=dict)
+    #: JSON schema of each parameter (checked at start-up, before any job runs)
+    schema: dict = field(default_factory=dict)
 
     def check_params(self, cfg: dict, where: str) -> None:
+        """Reject unknown parameters and values outside their schema, naming the key."""
+        import json
+
+        import jsonschema
+
         unknown = sorted(set(cfg) - {"kind"} - set(self.params))
         if unknown:
             allowed = ", ".join(sorted(self.params)) or "none"
@@ -37,6 +44,15 @@ class MethodInfo:
                 f"config error at {where}: unknown parameter(s) {unknown} for method kind "
                 f"{self.kind!r} (allowed: {allowed})"
             )
+        for name, value in cfg.items():
+            if name in self.schema:
+                try:
+                    jsonschema.validate(value, self.schema[name])
+                except jsonschema.ValidationError as exc:
+                    raise ConfigError(
+                        f"config error at {where}.{name}: {json.dumps(value)} is invalid: "
+                        f"{exc.message}"
+                    ) from None
 
     def resolve(self, cfg: dict) -> dict:
         """Parameters with defaults filled."""
