@@ -15,7 +15,9 @@ from vabal.errors import VabalError
 
 
 def _setup_logging(log_path: str | None) -> None:
-    handlers = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)  # the terminal gets warnings and errors,
+    console.setLevel(logging.WARNING)  # the rule's log file gets everything
+    handlers = [console]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w"))
