@@ -65,6 +65,8 @@ class FeatureNorm(nn.Module):
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> None:
+        if len(x) == 0:
+            return
         self.mean.copy_(x.mean(0))
         self.var.copy_(x.var(0, unbiased=False))
 
@@ -379,7 +381,7 @@ def train_vae(
                         agree,
                     ]
                 ).double()
-        s = (sums / n).tolist()
+        s = (sums / max(n, 1)).tolist()
         record = {
             "epoch": epoch + 1,
             "neg_elbo": s[0],
@@ -414,19 +416,28 @@ def collapse_diagnostics(model: VaBALVAE, taps: list[torch.Tensor]) -> dict:
       outputs a constant, 1 for a perfect one).
     """
     device = next(model.parameters()).device
-    taps = [t.to(device=device, dtype=torch.float32) for t in taps]
-    x = model.target(taps)
-    emb = model.embed(x)
-    mu, _ = model.encode(x)
-    x_hat = model.decode(mu)
-    mu_var = mu.var(0, unbiased=False)
-    baseline = (x - x.mean(0)).square().sum()
+    n = len(taps[0])
+    if n == 0:
+        return {"latent_dim": model.latent_dim}
+    # first and second moments, accumulated over chunks of the pool (float64)
+    moments = {k: [0.0, 0.0] for k in ("x", "emb", "mu")}
+    sq_err = 0.0
+    step = chunk_size(1, max(model.latent_dim, sum(model.stage_dims)))
+    for lo in range(0, n, step):
+        x = model.target([t[lo : lo + step].to(device=device, dtype=torch.float32) for t in taps])
+        mu, _ = model.encode(x)
+        sq_err = sq_err + (x - model.decode(mu)).square().sum(0).double()
+        for key, v in (("x", x), ("emb", model.embed(x)), ("mu", mu)):
+            moments[key][0] = moments[key][0] + v.sum(0).double()
+            moments[key][1] = moments[key][1] + v.square().sum(0).double()
+    var = {k: (s2 / n - (s1 / n).square()).clamp_min(0) for k, (s1, s2) in moments.items()}
+    baseline = (var["x"] * n).sum()
     return {
-        "embedding_variance": emb.var(0, unbiased=False).mean().item(),
-        "latent_mean_variance": mu_var.mean().item(),
-        "active_units": int((mu_var > 0.01).sum().item()),
+        "embedding_variance": var["emb"].mean().item(),
+        "latent_mean_variance": var["mu"].mean().item(),
+        "active_units": int((var["mu"] > 0.01).sum().item()),
         "latent_dim": model.latent_dim,
-        "recon_r2": (1.0 - (x - x_hat).square().sum() / baseline.clamp_min(1e-12)).item(),
+        "recon_r2": (1.0 - sq_err.sum() / baseline.clamp_min(1e-12)).item(),
     }
 
 

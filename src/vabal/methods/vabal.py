@@ -5,11 +5,12 @@ with other methods), ``train_vae`` (the class-regularised VAE of Section 3.3 on 
 unlabelled pool) and ``score`` (Eq. 6 from the VAE's likelihoods and its predictions on the
 labelled pool); ``select`` keeps the base class's top-``budget`` with seeded tie-breaking.
 The equations live in :mod:`vabal.vae`; this module wires them to a round and validates
-the parameters. It imports torch only inside the steps, so :func:`check_params` is cheap.
+the parameters. Importing it does not import torch, so :func:`check_params` is cheap.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from numbers import Real
 
@@ -36,6 +37,8 @@ DEFAULTS = {
 W_TYPES = ("z2", "abs", "sigmoid")
 LIKELIHOODS = ("predicted", "all")
 TOP_DIAGNOSTICS = 20  #: samples of highest score whose terms the diagnostics list
+
+log = logging.getLogger(__name__)
 
 
 def check_params(params: dict, where: str = "vabal") -> None:
@@ -82,6 +85,10 @@ class VaBAL(Method):
             raise ConfigError(f"config error at vabal: unknown parameter(s) {unknown}")
         check_params(params)
         super().__init__({**DEFAULTS, **params})
+        # torch is imported when the method is built, not when this module is (so that
+        # check_params stays cheap), and before a step starts its clock
+        import vabal.features
+        import vabal.vae  # noqa: F401
 
     def _seed(self, ctx: RoundContext, *tags) -> int:
         return seeding.derive(ctx.seed, "round", ctx.round, "vae", *tags)
@@ -198,6 +205,14 @@ class VaBAL(Method):
             "collapse": ckpt["collapse"],
             "params": dict(p),
         }
+        log.info(
+            "VAE/classifier agreement %s on the unlabelled pool, VAE accuracy %s on the "
+            "labelled pool, active latent units %s/%s",
+            diagnostics["vae_classifier_agreement"],
+            diagnostics["vae_accuracy_labelled"],
+            ckpt["collapse"].get("active_units"),
+            ckpt["collapse"]["latent_dim"],
+        )
         return scores_np, diagnostics
 
 
