@@ -50,5 +50,5 @@ def test_table_schema_checks_columns_and_kinds(tmp_path):
     io.write_parquet(
         path, pd.DataFrame({"sample_id": ["a"], "label": [1], "role": ["pool"], "initial": [True]})
     )
-    with pytest.raises(DataError, match="column .sample_id. has dtype \w+, expected int"):
+    with pytest.raises(DataError, match=r"column .sample_id. has dtype \w+, expected int"):
         io.read_table(path, "split")

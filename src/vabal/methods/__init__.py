@@ -11,6 +11,7 @@ no ``train_vae`` job and no ``vae.pt``):
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 
 from vabal.errors import ConfigError
@@ -45,6 +46,8 @@ class MethodInfo:
                 f"{self.kind!r} (allowed: {allowed})"
             )
         for name, value in cfg.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"config error at {where}.{name}: {value} is not a finite number")
             if name in self.schema:
                 try:
                     jsonschema.validate(value, self.schema[name])
@@ -72,6 +75,11 @@ def register(info: MethodInfo) -> None:
 
 
 register(MethodInfo(kind="random", target="vabal.methods.random:RandomSampling", steps=()))
+POS_INT = {"type": "integer", "minimum": 1}
+NON_NEG = {"type": "number", "minimum": 0}
+POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+BOOL = {"type": "boolean"}
+
 register(
     MethodInfo(
         kind="bald",
@@ -79,6 +87,7 @@ register(
         steps=("score",),
         params={"mc_samples": 100, "batch_size": 1024},
         classifier={"dropout": 0.25},
+        schema={"mc_samples": POS_INT, "batch_size": POS_INT},
     )
 )
 register(
@@ -87,6 +96,7 @@ register(
         target="vabal.methods.coreset:CoreSet",
         steps=("extract_features",),
         params={"chunk_size": 4096},
+        schema={"chunk_size": POS_INT},
     )
 )
 register(
@@ -104,6 +114,15 @@ register(
             "width": 128,
             "vae_steps": 2,
             "adv_steps": 1,
+        },
+        schema={
+            **dict.fromkeys(
+                ("latent_dim", "epochs", "batch_size", "width", "vae_steps", "adv_steps"),
+                POS_INT,
+            ),
+            "beta": NON_NEG,
+            "adversary_param": NON_NEG,
+            "lr": POSITIVE,
         },
     )
 )
@@ -124,6 +143,19 @@ register(
             "prior": True,
             "difficulty": True,
             "smoothing": 1.0,
+        },
+        schema={
+            "lambda": NON_NEG,
+            "mc_samples": POS_INT,
+            "latent_per_class": POS_INT,
+            "epochs": POS_INT,
+            "lr": POSITIVE,
+            "batch_size": {"type": "integer", "minimum": 2},
+            "w_type": {"enum": ["z2", "abs", "sigmoid"]},
+            "likelihood": {"enum": ["predicted", "all"]},
+            "prior": BOOL,
+            "difficulty": BOOL,
+            "smoothing": POSITIVE,
         },
     )
 )

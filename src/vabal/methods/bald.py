@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from vabal import seeding
-from vabal.errors import ConfigError, DataError
+from vabal.errors import DataError
 from vabal.methods.base import Method, RoundContext
+from vabal.training import DeviceImages, amp_dtype
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +33,11 @@ DEFAULTS = {"mc_samples": 100, "batch_size": 1024}
 DROPOUT = 0.25  #: rate before each residual block (Section 4.2 of the paper)
 
 
-def check_params(params: dict, where: str = "methods.bald") -> None:
-    """Reject out-of-range parameters with a message naming the key."""
-    for key in ("mc_samples", "batch_size"):
-        value = params.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(
-                f"config error at {where}.{key}: {value!r} is invalid: expected an integer >= 1"
-            )
+def check_params(params: dict, where: str = "methods.(kind bald)") -> None:
+    """Reject unknown or out-of-range parameters (the registry's schema), naming the key."""
+    from vabal.methods import REGISTRY
+
+    REGISTRY["bald"].check_params(params, where)
 
 
 # ------------------------------------------------------------------------ pure functions
@@ -108,8 +106,6 @@ def mc_bald(
     Each batch of ``batch_size`` images is moved to the device once and passed through the
     network ``mc_samples`` times.
     """
-    from vabal.training import DeviceImages, amp_dtype
-
     device = next(model.parameters()).device
     dtype = amp_dtype(amp, device)
     model.eval()

@@ -19,7 +19,8 @@ import logging
 import numpy as np
 import torch
 
-from vabal.errors import ConfigError, DataError
+from vabal.errors import DataError
+from vabal.features import extract_round, load_round_features
 from vabal.methods.base import Method, RoundContext
 
 log = logging.getLogger(__name__)
@@ -27,13 +28,11 @@ log = logging.getLogger(__name__)
 DEFAULTS = {"chunk_size": 4096}
 
 
-def check_params(params: dict, where: str = "methods.coreset") -> None:
-    """Reject out-of-range parameters with a message naming the key."""
-    value = params.get("chunk_size", DEFAULTS["chunk_size"])
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"config error at {where}.chunk_size: {value!r} is invalid: expected an integer >= 1"
-        )
+def check_params(params: dict, where: str = "methods.(kind coreset)") -> None:
+    """Reject unknown or out-of-range parameters (the registry's schema), naming the key."""
+    from vabal.methods import REGISTRY
+
+    REGISTRY["coreset"].check_params(params, where)
 
 
 def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -103,13 +102,9 @@ class CoreSet(Method):
         super().__init__({**DEFAULTS, **params})
 
     def extract_features(self, ctx: RoundContext) -> dict:
-        from vabal.features import extract_round
-
         return extract_round(ctx)
 
     def select(self, ctx: RoundContext, budget: int, scores=None) -> np.ndarray:
-        from vabal.features import load_round_features
-
         path = ctx.files["extract_features"]
         data = load_round_features(path)
         ids = data["sample_id"].numpy()

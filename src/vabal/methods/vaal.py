@@ -24,6 +24,7 @@ not depend on the other samples of its batch.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -33,9 +34,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vabal import seeding
-from vabal.errors import ConfigError, DataError
+from vabal import io, seeding
+from vabal.errors import DataError
 from vabal.methods.base import Method, RoundContext
+from vabal.training import amp_dtype
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +52,14 @@ DEFAULTS = {
     "vae_steps": 2,
     "adv_steps": 1,
 }
-_POSITIVE_INTS = ("latent_dim", "epochs", "batch_size", "width", "vae_steps", "adv_steps")
-_NON_NEGATIVE = ("beta", "adversary_param")
 HISTORY_KEYS = ("vae_loss", "recon", "kld", "adversarial", "disc_loss", "disc_acc")
 
 
-def check_params(params: dict, where: str = "methods.vaal") -> None:
-    """Reject out-of-range parameters with a message naming the key."""
-    for key in _POSITIVE_INTS:
-        value = params.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(
-                f"config error at {where}.{key}: {value!r} is invalid: expected an integer >= 1"
-            )
-    for key in (*_NON_NEGATIVE, "lr"):
-        value = params.get(key, DEFAULTS[key])
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        ok = ok and math.isfinite(value) and (value > 0 if key == "lr" else value >= 0)
-        if not ok:
-            bound = "> 0" if key == "lr" else ">= 0"
-            raise ConfigError(
-                f"config error at {where}.{key}: {value!r} is invalid: expected a number {bound}"
-            )
+def check_params(params: dict, where: str = "methods.(kind vaal)") -> None:
+    """Reject unknown or out-of-range parameters (the registry's schema), naming the key."""
+    from vabal.methods import REGISTRY
+
+    REGISTRY["vaal"].check_params(params, where)
 
 
 # ----------------------------------------------------------------------------- networks
@@ -233,8 +221,6 @@ def train_vaal(
     (labelled + unlabelled), ``adversarial`` (the VAE's BCE term), ``disc_loss`` and
     ``disc_acc`` (the discriminator's loss and accuracy at threshold 0.5).
     """
-    from vabal.training import amp_dtype
-
     p = {**DEFAULTS, **params}
     check_params(p)
     if len(labelled) == 0 or len(unlabelled) == 0:
@@ -256,8 +242,9 @@ def train_vaal(
     n_pool = len(labelled) + len(unlabelled)
     iterations = max(1, n_pool * p["epochs"] // p["batch_size"])
     per_epoch = max(1, math.ceil(n_pool / p["batch_size"]))
-    opt_vae = torch.optim.Adam(vae.parameters(), lr=p["lr"])
-    opt_disc = torch.optim.Adam(disc.parameters(), lr=p["lr"])
+    fused = device.type == "cuda" or None
+    opt_vae = torch.optim.Adam(vae.parameters(), lr=p["lr"], fused=fused)
+    opt_disc = torch.optim.Adam(disc.parameters(), lr=p["lr"], fused=fused)
     vae.train()
     disc.train()
 
@@ -325,16 +312,52 @@ def train_vaal(
 
 
 @torch.no_grad()
-def discriminator_logits(
-    vae: VAE, disc: Discriminator, images: np.ndarray, batch_size: int = 1024, amp: str = "auto"
-) -> torch.Tensor:
-    """The discriminator's logit of "labelled" on the latent means of ``images`` (eval mode),
-    float32 on the CPU."""
-    from vabal.training import amp_dtype
+def pool_statistics(
+    vae: VAE, images: np.ndarray, batch_size: int = 128, seed: int = 0, amp: str = "auto"
+) -> VAE:
+    """A copy of ``vae`` whose BatchNorm statistics are those of ``images``.
 
+    During training each batch is normalised with its own statistics, and labelled and
+    unlabelled batches never mix. The copy's running statistics are re-estimated (equal
+    average over batches of ``batch_size`` images in a seeded random order), so in eval
+    mode it normalises ``images`` as training normalised batches of that set, while each
+    image's output no longer depends on the other images of its batch.
+    """
+    model = copy.deepcopy(vae)
+    device = next(model.parameters()).device
+    dtype = amp_dtype(amp, device)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+    model.train()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    data = _to_device(images, device)
+    order = torch.randperm(len(data), generator=gen, device=device)
+    for lo in range(0, len(data), batch_size):
+        x = _batch(data, order[lo : lo + batch_size], False, None)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            model.encode(x)
+    return model.eval()
+
+
+@torch.no_grad()
+def discriminator_logits(
+    vae: VAE,
+    disc: Discriminator,
+    images: np.ndarray,
+    batch_size: int = 1024,
+    amp: str = "auto",
+    bn_batch_size: int = 128,
+    seed: int = 0,
+) -> torch.Tensor:
+    """The discriminator's logit of "labelled" on the latent means of ``images``, float32
+    on the CPU; BatchNorm uses the statistics of ``images`` (:func:`pool_statistics`)."""
+    if len(images) == 0:
+        return torch.zeros(0)
+    vae = pool_statistics(vae, images, bn_batch_size, seed, amp)
     device = next(vae.parameters()).device
     dtype = amp_dtype(amp, device)
-    vae.eval()
     disc.eval()
     out = []
     for lo in range(0, len(images), batch_size):
@@ -342,7 +365,7 @@ def discriminator_logits(
         x = _batch(data, torch.arange(len(data), device=device), False, None)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             out.append(disc(vae.encode(x)[0]).float().cpu())
-    return torch.cat(out) if out else torch.zeros(0)
+    return torch.cat(out)
 
 
 def _state(module: nn.Module) -> dict:
@@ -393,8 +416,6 @@ class VAAL(Method):
         }
 
     def _load(self, ctx: RoundContext) -> tuple[VAE, Discriminator]:
-        from vabal import io
-
         path = ctx.files["train_vae"]
         saved = io.load_torch(path)
         try:
@@ -409,9 +430,15 @@ class VAAL(Method):
 
     def score(self, ctx: RoundContext):
         vae, disc = self._load(ctx)
-        images, bs, amp = ctx.store.images, ctx.recipe["eval_batch_size"], ctx.recipe["amp"]
-        logit_u = discriminator_logits(vae, disc, np.asarray(images[ctx.unlabelled]), bs, amp)
-        logit_l = discriminator_logits(vae, disc, np.asarray(images[ctx.labelled]), bs, amp)
+        images = ctx.store.images
+        kwargs = {
+            "batch_size": ctx.recipe["eval_batch_size"],
+            "amp": ctx.recipe["amp"],
+            "bn_batch_size": self.params["batch_size"],
+            "seed": seeding.derive(ctx.seed, "round", ctx.round, "vaal", "statistics"),
+        }
+        logit_u = discriminator_logits(vae, disc, np.asarray(images[ctx.unlabelled]), **kwargs)
+        logit_l = discriminator_logits(vae, disc, np.asarray(images[ctx.labelled]), **kwargs)
         # 1 - sigmoid(logit) = sigmoid(-logit), in float64 so saturated outputs keep their order
         scores = torch.sigmoid(-logit_u.double()).numpy()
         prob_l = torch.sigmoid(logit_l.double())

@@ -11,8 +11,6 @@ the parameters. Importing it does not import torch, so :func:`check_params` is c
 from __future__ import annotations
 
 import logging
-import math
-from numbers import Real
 
 import numpy as np
 
@@ -34,45 +32,16 @@ DEFAULTS = {
     "difficulty": True,
     "smoothing": 1.0,
 }
-W_TYPES = ("z2", "abs", "sigmoid")
-LIKELIHOODS = ("predicted", "all")
 TOP_DIAGNOSTICS = 20  #: samples of highest score whose terms the diagnostics list
 
 log = logging.getLogger(__name__)
 
 
 def check_params(params: dict, where: str = "vabal") -> None:
-    """Check the values of VaB-AL parameters (those present); raise ConfigError naming the
-    offending key as ``<where>.<key>``."""
+    """Reject unknown or out-of-range parameters (the registry's schema), naming the key."""
+    from vabal.methods import REGISTRY
 
-    def fail(key, what):
-        raise ConfigError(
-            f"config error at {where}.{key}: {params[key]!r} is invalid: must be {what}"
-        )
-
-    def is_int(v):
-        return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-    def is_real(v):
-        return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
-
-    for key in ("mc_samples", "latent_per_class", "epochs"):
-        if key in params and not (is_int(params[key]) and params[key] >= 1):
-            fail(key, "an integer >= 1")
-    if "batch_size" in params and not (is_int(params["batch_size"]) and params["batch_size"] >= 2):
-        fail("batch_size", "an integer >= 2")
-    if "lambda" in params and not (is_real(params["lambda"]) and params["lambda"] >= 0):
-        fail("lambda", "a number >= 0")
-    for key in ("lr", "smoothing"):
-        if key in params and not (is_real(params[key]) and params[key] > 0):
-            fail(key, "a number > 0")
-    if "w_type" in params and params["w_type"] not in W_TYPES:
-        fail("w_type", f"one of {', '.join(W_TYPES)}")
-    if "likelihood" in params and params["likelihood"] not in LIKELIHOODS:
-        fail("likelihood", f"one of {', '.join(LIKELIHOODS)}")
-    for key in ("prior", "difficulty"):
-        if key in params and not isinstance(params[key], bool):
-            fail(key, "true or false")
+    REGISTRY["vabal"].check_params(params, where)
 
 
 class VaBAL(Method):
