@@ -29,7 +29,15 @@ def _setup_logging(log_path: str | None) -> None:
     )
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    """SLURM's scancel and timeouts send SIGTERM: unwind (removing temporary files)."""
+    raise SystemExit(f"terminated by signal {signum}")
+
+
 def run(smk) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     _setup_logging(smk.log[0] if smk.log else None)
     import os
 

@@ -8,6 +8,12 @@ rule evaluate:
         round_file("metrics.json"),
     log:
         f"{R}/logs/{vw.ROUND}/evaluate.log",
+    group:
+        lambda w: (
+            None
+            if vw.REGISTRY[config["methods"][w.method]["kind"]].steps
+            else f"round-{w.dataset}-{w.method}-seed{w.seed}-round{w.round}"
+        )
     conda:
         ENV
     threads: 1

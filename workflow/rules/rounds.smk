@@ -10,6 +10,8 @@ rule label:
         round_file("labelled.parquet"),
     log:
         f"{R}/logs/{vw.ROUND}/label.log",
+    group:
+        "round-{dataset}-{method}-seed{seed}-round{round}"
     conda:
         ENV
     script:
@@ -24,6 +26,8 @@ rule train_classifier:
         round_file("classifier.pt"),
     log:
         f"{R}/logs/{vw.ROUND}/train_classifier.log",
+    group:
+        "round-{dataset}-{method}-seed{seed}-round{round}"
     conda:
         ENV
     threads: 1
@@ -44,6 +48,8 @@ rule extract_features:
         f"{R}/logs/{vw.ROUND}/extract_features.log",
     wildcard_constraints:
         method=vw.method_regex(config, "extract_features"),
+    group:
+        "round-{dataset}-{method}-seed{seed}-round{round}"
     conda:
         ENV
     threads: 1
@@ -65,6 +71,8 @@ rule train_vae:
         f"{R}/logs/{vw.ROUND}/train_vae.log",
     wildcard_constraints:
         method=vw.method_regex(config, "train_vae"),
+    group:
+        "round-{dataset}-{method}-seed{seed}-round{round}"
     conda:
         ENV
     threads: 1
@@ -87,6 +95,8 @@ rule score:
         f"{R}/logs/{vw.ROUND}/score.log",
     wildcard_constraints:
         method=vw.method_regex(config, "score"),
+    group:
+        "round-{dataset}-{method}-seed{seed}-round{round}"
     conda:
         ENV
     threads: 1
@@ -106,9 +116,13 @@ rule select:
         round_file("selection.parquet"),
     log:
         f"{R}/logs/{vw.ROUND}/select.log",
+    group:
+        "round-{dataset}-{method}-seed{seed}-round{round}"
     conda:
         ENV
     threads: 1
+    resources:
+        gpu=lambda w: int(config["methods"][w.method]["kind"] == "coreset"),
     params:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),

@@ -1,0 +1,474 @@
+"""The SLURM profile (slurm/config.yaml): what it asks of SLURM, and the workflow run through
+it on a real single-node SLURM started by tests/cluster/local-slurm.sh.
+
+The cluster tests need root (they start SLURM's daemons) and Debian's slurm-wlm and munge
+(installed by the script with apt-get); without them they skip with the reason. The local
+node has no GPU: it declares one that SLURM hands out (`--gpus=1`) and the programs in the
+jobs, seeing no CUDA device, run on the CPU. Against the profile, the runs change only what
+is specific to a cluster: no accounting database here, so jobs are followed with `squeue`
+and the first status check comes after 1 s instead of 40; small memory requests; no
+partition or account.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, SHARED_DATASETS, TINY_CONFIG, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+PROFILE = REPO / "slurm"
+SCRIPT = REPO / "tests" / "cluster" / "local-slurm.sh"
+GPU_RULES = {"train_classifier", "evaluate", "extract_features", "train_vae", "score"}
+CPU_RULES = {"prepare_source", "make_split", "label", "collect_rounds", "accuracy_curve"}
+ROUND_RULES = {"label", "train_classifier", "extract_features", "train_vae", "score", "select"}
+RUN = Path("results/runs/digits_plus1/random/seed0")
+# durations, which differ from one run to the next; everything else must be equal
+TIMING_KEYS = {"train_seconds"}
+
+
+def load_profile() -> dict:
+    return yaml.safe_load((PROFILE / "config.yaml").read_text())
+
+
+# ----------------------------------------------------------------- the profile itself
+
+
+def test_profile_settings():
+    prof = load_profile()
+    assert prof["executor"] == "slurm"
+    for key in ("jobs", "latency-wait", "retries"):
+        assert isinstance(prof[key], int) and prof[key] > 0, key
+    assert prof["rerun-incomplete"] is True
+    # one obvious place for the cluster's own values: default-resources
+    assert {"runtime", "mem_mb"} <= set(prof["default-resources"])
+    # no global `resources:`: Snakemake sizes a group job with them when it submits it but
+    # not inside the job, where the group's steps are started with srun
+    assert "resources" not in prof and "cores" not in prof
+    # GPU requests come from the rules (resources: gpu=1); the profile never turns them off
+    for rule, res in prof["set-resources"].items():
+        assert "gpu" not in res and "gres" not in res and "slurm_extra" not in res, rule
+
+
+def test_profile_has_no_site_specific_names():
+    prof = load_profile()
+    site_keys = {
+        "slurm_partition",
+        "slurm_account",
+        "slurm_cluster",
+        "clusters",
+        "cluster",
+        "qos",
+        "constraint",
+        "gpu_model",
+        "slurm_extra",
+        "nodelist",
+    }
+    for res in [prof["default-resources"], *prof["set-resources"].values()]:
+        assert not site_keys & set(res), res
+    site_options = {"slurm-qos", "slurm-reservation", "slurm-partition-config", "slurm-logdir"}
+    assert not site_options & set(prof), set(prof) & site_options
+    text = (PROFILE / "config.yaml").read_text()
+    active = "\n".join(line.split("#")[0] for line in text.splitlines())
+    assert not re.search(r"(^|\s)/\w", active), "absolute path in the profile"
+    # the partition and account are there to be filled in, commented out
+    assert re.search(r"^\s*#\s*slurm_partition:", text, re.M)
+    assert re.search(r"^\s*#\s*slurm_account:", text, re.M)
+
+
+def dry_run(args, cwd, env=None, profile=str(PROFILE)):
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", profile, "-n", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def parse_dry_run(out: str):
+    """(rule, wildcards, resources, group or None) of every job a dry run lists."""
+    jobs, group = [], None
+    for block in re.split(r"\n(?=\s*\[[^\]]+\]\s*(?:\n|Group job))", out):
+        head = re.search(r"Group job (\S+)", block)
+        if head:
+            group = head.group(1)
+            continue
+        rule = re.search(r"^\s*(?:local)?rule (\w+):", block, re.M)
+        if not rule:
+            continue
+        indented = re.search(r"^(\s+)(?:local)?rule ", block, re.M)
+        res = re.search(r"resources: (.*)", block)
+        wc = re.search(r"wildcards: (.*)", block)
+        files = {
+            k: set(m.group(1).split(", ")) if (m := re.search(rf"{k}: (.*)", block)) else set()
+            for k in ("input", "output")
+        }
+        jobs.append(
+            {
+                "rule": rule.group(1),
+                "wildcards": wc.group(1) if wc else "",
+                **files,
+                "resources": dict(kv.split("=", 1) for kv in res.group(1).split(", ")),
+                "group": group if indented and indented.group(1) else None,
+            }
+        )
+    return jobs
+
+
+def assert_groups_are_rounds_with_one_gpu(jobs):
+    """Each group is one round of one run, and no two of its GPU steps can run side by side
+    (Snakemake would then ask SLURM for two GPUs for it)."""
+    groups = {j["group"] for j in jobs if j["group"]}
+    for g in groups:
+        members = [j for j in jobs if j["group"] == g]
+        assert len({j["wildcards"] for j in members}) == 1, g
+        after = {i: set() for i in range(len(members))}  # i -> members that need i's output
+        for i, a in enumerate(members):
+            for k, b in enumerate(members):
+                if a["output"] & b["input"]:
+                    after[i].add(k)
+        changed = True
+        while changed:  # transitive closure
+            changed = False
+            for i in after:
+                more = set().union(*(after[k] for k in after[i])) - after[i]
+                if more:
+                    after[i] |= more
+                    changed = True
+        gpu = [i for i, j in enumerate(members) if int(j["resources"].get("gpu", 0))]
+        for i in gpu:
+            for k in gpu:
+                assert i == k or k in after[i] or i in after[k], (
+                    g,
+                    members[i]["rule"],
+                    members[k]["rule"],
+                )
+
+
+def assert_evaluate_joins_rounds_without_method_steps(jobs, config):
+    """The round's steps are grouped; evaluate too, unless the method has a step of its own
+    (a GPU step that would run beside evaluate)."""
+    from vabal.methods import REGISTRY
+
+    for j in jobs:
+        if j["rule"] == "evaluate":
+            method = re.search(r"method=([^,]+)", j["wildcards"]).group(1)
+            alone = bool(REGISTRY[config["methods"][method]["kind"]].steps)
+            assert (j["group"] is None) == alone, j
+        else:
+            assert (j["group"] is not None) == (j["rule"] in ROUND_RULES), j
+
+
+def test_paper_dag_through_the_profile_without_a_cluster(tmp_path):
+    """`snakemake --profile slurm -n all_figures` from the repository root, paper config,
+    with no SLURM to talk to; one SLURM job per round of each run."""
+    if not (SHARED_DATASETS / "cifar10-jpeg-q75.tar.xz").exists():
+        pytest.skip(f"{SHARED_DATASETS}/cifar10-jpeg-q75.tar.xz not found")
+    env = {**os.environ, "SLURM_CONF": str(tmp_path / "no-such-slurm.conf")}
+    args = ["all_figures", "--nolock", "--config", f"results={tmp_path}/results"]
+    out = dry_run(args, REPO, env, profile="slurm")  # found as ./slurm from the repository root
+    jobs = parse_dry_run(out)
+    counts = pd.Series([j["rule"] for j in jobs]).value_counts().to_dict()
+    n_rounds = counts["train_classifier"]
+    groups = {j["group"] for j in jobs if j["group"]}
+    assert len(groups) == n_rounds
+    assert_groups_are_rounds_with_one_gpu(jobs)
+    paper = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert_evaluate_joins_rounds_without_method_steps(jobs, paper)
+    # all_figures runs nothing: it is no SLURM job
+    without_groups = sum(1 for j in jobs if j["rule"] != "all_figures")
+    alone = sum(1 for j in jobs if not j["group"] and j["rule"] != "all_figures")
+    print(f"paper: {without_groups} SLURM jobs without groups, {len(groups) + alone} with")
+
+
+def test_rules_ask_for_gpus_where_they_run_a_network(tmp_path):
+    config = copy.deepcopy(TINY_CONFIG)
+    config["methods"] = {
+        "random": {"kind": "random"},
+        "coreset": {"kind": "coreset"},
+        "vabal": {"kind": "vabal"},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    out = dry_run(
+        ["all", "--snakefile", str(REPO / "Snakefile"), "--configfile", "config.yaml"], tmp_path
+    )
+    jobs = parse_dry_run(out)
+    seen = set()
+    for j in jobs:
+        gpu = int(j["resources"].get("gpu", 0))
+        rule = j["rule"]
+        seen.add(rule)
+        if rule == "select":
+            assert gpu == ("method=coreset" in j["wildcards"]), j
+        elif rule in GPU_RULES:
+            assert gpu == 1, j
+        else:
+            assert gpu == 0, j
+    assert GPU_RULES | CPU_RULES | {"select"} <= seen
+    assert_groups_are_rounds_with_one_gpu(jobs)
+    assert_evaluate_joins_rounds_without_method_steps(jobs, config)
+
+
+# ----------------------------------------------------------------- a real SLURM
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """The local SLURM of tests/cluster/local-slurm.sh: started here (and stopped after)
+    unless it already runs."""
+    if os.geteuid() != 0:
+        pytest.skip("the local SLURM needs root (its daemons run as root)")
+    if subprocess.run(["bash", SCRIPT, "status"], capture_output=True).returncode == 0:
+        yield {"bring_up_s": None}
+        return
+    t0 = time.monotonic()
+    proc = subprocess.run(["bash", SCRIPT, "start"], capture_output=True, text=True)
+    if proc.returncode in (2, 3, 4):  # not root, no packages, another SLURM here
+        pytest.skip(f"no local SLURM: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    info = {"bring_up_s": time.monotonic() - t0, "start": proc.stderr.strip()}
+    print(f"local SLURM up in {info['bring_up_s']:.1f} s: {info['start']}")
+    try:
+        yield info
+    finally:
+        stop = subprocess.run(["bash", SCRIPT, "stop"], capture_output=True, text=True)
+        assert stop.returncode == 0, stop.stderr
+
+
+def local_profile(tmp_path: Path) -> Path:
+    """A profile given after slurm/ that replaces only what this cluster needs."""
+    prof = load_profile()
+
+    def local(res: dict) -> dict:
+        res = {k: v for k, v in res.items() if k not in ("slurm_partition", "slurm_account")}
+        return {**res, "mem_mb": 1000}
+
+    overlay = {
+        "slurm-status-command": "squeue",
+        "slurm-init-seconds-before-status-checks": 1,
+        "default-resources": local(prof["default-resources"]),
+        "set-resources": {rule: local(res) for rule, res in prof["set-resources"].items()},
+    }
+    path = tmp_path / "local-cluster"
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(overlay))
+    return path
+
+
+def slurm_command(workdir: Path, extra=()) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--profile",
+        str(PROFILE),
+        "--profile",
+        str(local_profile(workdir.parent / f"{workdir.name}-profile")),
+        *extra,
+        "all",
+    ]
+
+
+def run_uuid(log: str) -> str:
+    m = re.search(r"SLURM run ID: (\S+)", log)
+    assert m, log[-3000:]
+    return m.group(1)
+
+
+def slurm_jobs(uuid: str) -> list[dict]:
+    """Every job of one Snakemake run that SLURM still knows (MinJobAge = 600 s)."""
+    out = subprocess.run(
+        ["squeue", "-h", "--states=all", "--name", uuid, "-o", "%i|%k|%T"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    jobs = []
+    for line in out.splitlines():
+        jid, comment, state = line.split("|")
+        show = subprocess.run(
+            ["scontrol", "-o", "show", "job", jid], capture_output=True, text=True
+        ).stdout
+        tres = re.search(r"TresPerJob=(\S+)", show)
+        jobs.append(
+            {"id": jid, "comment": comment, "state": state, "tres": tres.group(1) if tres else ""}
+        )
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    """The tiny config run locally (--cores 2, one thread per job), the reference."""
+    d = tmp_path_factory.mktemp("local")
+    t0 = time.monotonic()
+    run_snakemake(d, TINY_CONFIG)
+    print(f"local run: {time.monotonic() - t0:.0f} s")
+    return d
+
+
+def assert_same_outputs(a: Path, b: Path):
+    split = "results/splits/digits_plus1/seed0.parquet"
+    assert (a / split).read_bytes() == (b / split).read_bytes()
+    for r in range(3):
+        for name in ("labelled.parquet", "selection.parquet"):
+            fa, fb = a / RUN / f"round{r}" / name, b / RUN / f"round{r}" / name
+            assert fa.exists() == fb.exists(), fa
+            if fa.exists():
+                assert fa.read_bytes() == fb.read_bytes(), fa
+        ma = json.loads((a / RUN / f"round{r}/metrics.json").read_text())
+        mb = json.loads((b / RUN / f"round{r}/metrics.json").read_text())
+        for key in TIMING_KEYS:
+            ma.pop(key), mb.pop(key)
+        assert ma == mb, r
+        import torch
+
+        wa = torch.load(a / RUN / f"round{r}/classifier.pt", weights_only=False)["state_dict"]
+        wb = torch.load(b / RUN / f"round{r}/classifier.pt", weights_only=False)["state_dict"]
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), r
+    ta = pd.read_parquet(a / "results/tables/rounds.parquet").drop(columns=list(TIMING_KEYS))
+    tb = pd.read_parquet(b / "results/tables/rounds.parquet").drop(columns=list(TIMING_KEYS))
+    pd.testing.assert_frame_equal(ta, tb)
+    assert np.array_equal(ta["accuracy"], tb["accuracy"])
+
+
+def test_tiny_run_through_slurm_equals_local(slurm_cluster, local_run, tmp_path):
+    work = tmp_path / "slurm"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    t0 = time.monotonic()
+    proc = subprocess.run(slurm_command(work), cwd=work, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    assert "SLURM jobid" in log  # it went through sbatch, not a local fallback
+
+    jobs = slurm_jobs(run_uuid(log))
+    assert all(j["state"] == "COMPLETED" for j in jobs), jobs
+    rounds = [j for j in jobs if "-round" in j["comment"]]
+    # one SLURM job per round (label, train_classifier, select, evaluate together), and
+    # one for each of prepare_source, make_split, collect_rounds, accuracy_curve
+    assert len(rounds) == 3 and len(jobs) == 7, jobs
+    for j in jobs:
+        assert ("gpu:1" in j["tres"]) == (j in rounds), j  # GPU jobs ask --gpus=1, CPU none
+    print(f"tiny run through SLURM: {wall:.0f} s, {len(jobs)} SLURM jobs")
+
+    assert_same_outputs(local_run, work)
+    rerun = subprocess.run(slurm_command(work, ["-n"]), cwd=work, capture_output=True, text=True)
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr
+
+
+def wait_for(predicate, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_cancelled_jobs_are_rerun(slurm_cluster, local_run, tmp_path):
+    """scancel on a running round: the profile's retries submit it again; a run stopped
+    with its job cancelled leaves no partial output and the next invocation finishes it,
+    with the same results as a local run."""
+    work = tmp_path / "slurm"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    # start from round 1: the data, the split and round 0 of the local run (times kept)
+    for part in ("results/data", "results/splits", RUN / "round0"):
+        shutil.copytree(local_run / part, work / part)
+    logfile = tmp_path / "first.log"
+    with open(logfile, "w") as fh:
+        first = subprocess.Popen(slurm_command(work), cwd=work, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        uuid = wait_for(
+            lambda: (m := re.search(r"SLURM run ID: (\S+)", logfile.read_text())) and m.group(1),
+            120,
+            "the run to start",
+        )
+
+        def running_round1():
+            return [
+                j
+                for j in slurm_jobs(uuid)
+                if "-round1_" in j["comment"] and j["state"] == "RUNNING"
+            ]
+
+        labelled = work / RUN / "round1/labelled.parquet"
+
+        def in_round1_after(t):  # the round's job runs and has written its first output
+            jobs = running_round1()
+            return labelled.exists() and labelled.stat().st_mtime > t and jobs
+
+        job = wait_for(lambda: in_round1_after(0), 600, "round 1 to run")[0]
+        cancelled_at = time.time()
+        subprocess.run(["scancel", job["id"]], check=True)
+        # the profile's retries: the same round is submitted again
+        retried = wait_for(
+            lambda: [j for j in in_round1_after(cancelled_at) or () if j["id"] != job["id"]],
+            300,
+            "round 1 to be submitted again",
+        )[0]
+        states = {j["id"]: j["state"] for j in slurm_jobs(uuid)}
+        assert states[job["id"]] == "CANCELLED"
+        # stop the run (Ctrl-C): Snakemake cancels the running job itself
+        first.send_signal(signal.SIGINT)
+        assert first.wait(timeout=120) != 0
+        retried_state = wait_for(
+            lambda: (
+                (st := {j["id"]: j["state"] for j in slurm_jobs(uuid)}[retried["id"]])
+                in ("CANCELLED", "COMPLETED", "FAILED")
+                and st
+            ),
+            60,
+            "the retried job to end",
+        )
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    # no partial output: whatever round 1 left is whole (or absent)
+    import torch
+
+    for f in (work / RUN / "round1").glob("*"):
+        if f.suffix == ".parquet":
+            pd.read_parquet(f)
+        elif f.suffix == ".json":
+            json.loads(f.read_text())
+        elif f.suffix == ".pt":
+            torch.load(f, weights_only=False)
+    assert not (work / "results/tables/rounds.parquet").exists()
+
+    proc = subprocess.run(slurm_command(work), cwd=work, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    second = slurm_jobs(run_uuid(log))
+    if retried_state == "CANCELLED":  # (it may have finished before Ctrl-C reached it)
+        assert any("-round1_" in j["comment"] for j in second), second  # round 1 ran again
+    assert any("-round2_" in j["comment"] for j in second), second
+    assert not any("-round0_" in j["comment"] for j in second), second  # round 0 did not
+    assert_same_outputs(local_run, work)
