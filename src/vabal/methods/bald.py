@@ -24,12 +24,13 @@ import torch
 
 from vabal import seeding
 from vabal.errors import DataError
+from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
 from vabal.training import DeviceImages, amp_dtype
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"mc_samples": 100, "batch_size": 1024}
+DEFAULTS = REGISTRY["bald"].params  # one source of truth: the registry
 DROPOUT = 0.25  #: rate before each residual block (Section 4.2 of the paper)
 
 

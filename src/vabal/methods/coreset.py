@@ -21,11 +21,12 @@ import torch
 
 from vabal.errors import DataError
 from vabal.features import extract_round, load_round_features
+from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"chunk_size": 4096}
+DEFAULTS = REGISTRY["coreset"].params  # one source of truth: the registry
 
 
 def check_params(params: dict, where: str = "methods.(kind coreset)") -> None:

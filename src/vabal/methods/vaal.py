@@ -36,22 +36,13 @@ from torch.nn import functional as F
 
 from vabal import io, seeding
 from vabal.errors import DataError
+from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
 from vabal.training import amp_dtype
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "latent_dim": 32,
-    "beta": 1.0,
-    "adversary_param": 1.0,
-    "lr": 5e-4,
-    "epochs": 100,
-    "batch_size": 128,
-    "width": 128,
-    "vae_steps": 2,
-    "adv_steps": 1,
-}
+DEFAULTS = REGISTRY["vaal"].params  # one source of truth: the registry
 HISTORY_KEYS = ("vae_loss", "recon", "kld", "adversarial", "disc_loss", "disc_acc")
 
 

@@ -16,22 +16,11 @@ import numpy as np
 
 from vabal import seeding
 from vabal.errors import ConfigError
+from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
 
-#: Parameters and their defaults (Section 3.4; the registry entry repeats them).
-DEFAULTS = {
-    "lambda": 0.005,
-    "mc_samples": 100,
-    "latent_per_class": 10,
-    "epochs": 20,
-    "lr": 1e-4,
-    "batch_size": 64,
-    "w_type": "z2",
-    "likelihood": "predicted",
-    "prior": True,
-    "difficulty": True,
-    "smoothing": 1.0,
-}
+#: Parameters and their defaults (Section 3.4), as registered in vabal.methods.
+DEFAULTS = REGISTRY["vabal"].params  # one source of truth: the registry
 TOP_DIAGNOSTICS = 20  #: samples of highest score whose terms the diagnostics list
 
 log = logging.getLogger(__name__)
