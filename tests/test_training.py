@@ -1,5 +1,7 @@
 """Classifier, on-device augmentation and the training loop (tiny, CPU)."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -89,3 +91,96 @@ def test_cuda_bf16_training_runs():
         images, labels, 2, [0.3], [0.3], tiny_recipe(device="cuda", amp="bf16"), 0, 0
     )
     assert next(model.parameters()).is_cuda and np.isfinite(history[-1]["loss"])
+
+
+def test_epoch_augmentation_crops_inside_padding_and_flips_about_half():
+    from vabal.training import DeviceImages, epoch_batches
+
+    n, size, pad = 2000, 6, 2
+    # every image is a distinct ramp, so a crop's position can be read off its pixels
+    base = torch.arange(size * size, dtype=torch.uint8).view(1, 1, size, size) + 1
+    imgs = base.repeat(n, 1, 1, 1)
+    data = DeviceImages(imgs, torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1))
+    targets = torch.arange(n)
+    gen = torch.Generator().manual_seed(0)
+    out, ys = epoch_batches(data, targets, {"padding": pad, "hflip": True}, gen, chunk=300)
+    assert sorted(ys.tolist()) == list(range(n))  # a permutation of the epoch
+    padded = torch.nn.functional.pad(base[0], (pad, pad, pad, pad))
+    windows = [
+        padded[:, r : r + size, c : c + size]
+        for r in range(2 * pad + 1)
+        for c in range(2 * pad + 1)
+    ]
+    flips = 0
+    for x in out[:400]:
+        plain = [i for i, w in enumerate(windows) if torch.equal(x, w)]
+        mirrored = [i for i, w in enumerate(windows) if torch.equal(x, w.flip(2))]
+        assert plain or mirrored, "a crop outside the padded image"
+        flips += bool(mirrored) and not plain
+    assert 150 < flips < 250  # about half of 400
+    # offsets cover the whole padded range, not just the centre
+    assert (out[:, 0, 0, :] == 0).any() and (out[:, 0, -1, :] == 0).any()
+
+
+def test_graph_safe_sgd_follows_torch_sgd():
+    from vabal.training import GraphSafeSGD
+
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 3))
+    b = copy.deepcopy(a)
+    ref = torch.optim.SGD(a.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    ours = GraphSafeSGD(b.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
+    for step in range(5):
+        if step == 3:
+            for g in ref.param_groups:
+                g["lr"] = 0.01
+            ours.set_lr(0.01)
+        for model, opt in ((a, ref), (b, ours)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)
+
+
+def _step_pair(device, fast):
+    from vabal.training import DeviceImages, TrainStep
+
+    images, labels = separable_images(n=32)
+    model = build_classifier("resnet18", 2, 1, width=4, seed=3).to(device)
+    data = DeviceImages.from_numpy(images, [0.3], [0.3], device)
+    step = TrainStep(model, data, tiny_recipe(), None, fast)
+    return model, step, data.data, torch.as_tensor(labels, device=device)
+
+
+def _check_same_losses_and_weights(device):
+    (ma, sa, x, y), (mb, sb, _, _) = _step_pair(device, False), _step_pair(device, True)
+    for lo in (0, 16, 0, 16, 0):  # same batches on both paths, fp32
+        for step in (sa, sb):
+            step(x[lo : lo + 16], y[lo : lo + 16])
+        torch.testing.assert_close(sa.loss_sum, sb.loss_sum, rtol=1e-4, atol=1e-5)
+        assert int(sa.hits) == int(sb.hits)
+    for pa, pb in zip(ma.parameters(), mb.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-4)
+
+
+def test_fast_and_plain_steps_agree_on_cpu():
+    _check_same_losses_and_weights(torch.device("cpu"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graph_step_equals_eager_step_in_fp32():
+    _check_same_losses_and_weights(torch.device("cuda"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fast_path_trains_like_the_plain_path():
+    images, labels = separable_images()
+    recipe = tiny_recipe(device="cuda", amp="none", deterministic=True)
+    fast, hist_fast = train_classifier(images, labels, 2, [0.3], [0.3], recipe, 0, 0)
+    plain, hist_plain = train_classifier(
+        images, labels, 2, [0.3], [0.3], {**recipe, "fast": False}, 0, 0
+    )
+    losses = [h["loss"] for h in hist_fast], [h["loss"] for h in hist_plain]
+    np.testing.assert_allclose(*losses, rtol=1e-3, atol=1e-3)

@@ -1,4 +1,8 @@
-"""Command line: ``vabal check-config CONFIG`` validates a config the way the workflow does."""
+"""Command line.
+
+``vabal check-config CONFIG`` validates a config the way the workflow does;
+``vabal bench [...]`` runs the speed benchmark (:mod:`vabal.bench`; ``vabal bench -h``).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,16 @@ from vabal.errors import VabalError
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from vabal import bench
+
+        return bench.main(argv[1:])
     parser = argparse.ArgumentParser(prog="vabal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check-config", help="validate a config file and list its runs")
     check.add_argument("config", nargs="+", help="config file(s), later ones override")
+    sub.add_parser("bench", help="speed benchmark (vabal bench -h)", add_help=False)
     args = parser.parse_args(argv)
     try:
         if args.command == "check-config":

@@ -36,6 +36,8 @@ TRAINING_DEFAULTS = {
     "device": "auto",
     "eval_batch_size": 1024,
     "deterministic": False,
+    "fast": "auto",
+    "compile": False,
 }
 
 #: Published per-class counts of sources with a fixed content, for budget checks before any
