@@ -329,6 +329,12 @@ def bench_round(report: Report, size: dict, device, methods: list[str]) -> None:
             rounds.label(tmp / "split.parquet", tmp / "labelled.parquet", 0)
         report.add("round", "label", m["seconds"], "s")
         classifiers: dict[float, Path] = {}
+
+        def context(recipe, files):
+            return rounds.context(
+                tmp / "store", tmp / "split.parquet", tmp / "labelled.parquet", recipe, 0, 0, files
+            )
+
         for name in methods:
             kind = METHODS[name]["kind"]
             info = REGISTRY[kind]
@@ -365,15 +371,7 @@ def bench_round(report: Report, size: dict, device, methods: list[str]) -> None:
                 report.add("round", f"{name}: evaluate", m["seconds"], "s", **_peak(m))
             files["classifier"] = classifiers[key]
             for step in info.steps:
-                ctx = rounds.context(
-                    tmp / "store",
-                    tmp / "split.parquet",
-                    tmp / "labelled.parquet",
-                    recipe,
-                    0,
-                    0,
-                    files,
-                )
+                ctx = context(recipe, files)
                 out = tmp / f"{name}-{step}.out"
                 with measure(device) as m:
                     rounds.method_step(step, kind, params, ctx, out, tmp / f"{name}-diag.json")
@@ -387,15 +385,7 @@ def bench_round(report: Report, size: dict, device, methods: list[str]) -> None:
                     label = f"{name}: {step}"
                 report.add("round", label, m["seconds"], "s", **extra, **_peak(m))
                 files[step] = out
-            ctx = rounds.context(
-                tmp / "store",
-                tmp / "split.parquet",
-                tmp / "labelled.parquet",
-                recipe,
-                0,
-                0,
-                files,
-            )
+            ctx = context(recipe, files)
             with measure(device) as m:
                 rounds.select(
                     kind,
