@@ -10,6 +10,7 @@ the same messages on the library, fast); here they go through Snakemake.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -104,18 +105,29 @@ def test_unwritable_results_folder_stops_before_any_job(make, tmp_path):
 
 
 def test_config_file_that_is_not_yaml(tmp_path):
-    """Snakemake reads the config file itself: its message names the file, no traceback."""
+    """Snakemake reads the config file itself, before the workflow: its message does not
+    name the file, but it is one line and nothing runs; `vabal check-config` names the file
+    and the line."""
     import subprocess
     import sys
 
     from conftest import REPO
 
-    (tmp_path / "config.yaml").write_text("datasets: {digits: {source: digits, budget: 20\n")
+    bad = "datasets: {digits: {source: digits, budget: 20\n"
+    (tmp_path / "config.yaml").write_text(bad)
     cmd = [sys.executable, "-m", "snakemake", "all", "--cores", "1", "--snakefile"]
     cmd += [str(REPO / "Snakefile"), "--configfile", "config.yaml"]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert_clean_failure(proc, ["config.yaml"], tmp_path)
+    assert_clean_failure(proc, ["Config file is not valid JSON or YAML"], tmp_path)
     assert not (tmp_path / "results").exists()
+    cli = [sys.executable, "-m", "vabal.cli", "check-config", "config.yaml"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert_clean_failure(proc, ["config file config.yaml is not valid YAML", "line 2"], tmp_path)
+    cli[-1] = "nope.yaml"
+    proc = subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert_clean_failure(proc, ["config file nope.yaml: No such file or directory"], tmp_path)
 
 
 # ---------------------------------------------------------------------- data, in prepare_source
@@ -195,7 +207,8 @@ def test_bad_source_data_fails_its_job_cleanly(make, tmp_path):
     config["figures"] = {}
     proc = run_snakemake(tmp_path, config, check=False)
     assert_clean_failure(proc, needles, tmp_path)
-    assert "Error in rule prepare_source" in proc.stdout + proc.stderr
+    log = (tmp_path / "results" / "logs" / "prepare_source" / "imgs.log").read_text()
+    assert needles[0] in log  # the rule's log has it too
     store = tmp_path / "results" / "data" / "imgs"
     assert not store.exists() or not any(store.iterdir())  # no partial store
 
@@ -215,31 +228,52 @@ def _cut(path: Path) -> None:
 
 
 CORRUPT = [
-    # (file cut short, a target whose job reads it, the message)
-    (f"{RUN0}/classifier.pt", f"{RUN0}/metrics.json", "classifier.pt: corrupt checkpoint"),
-    (SPLIT, f"{RUN0}/labelled.parquet", "seed0.parquet: corrupt Parquet file"),
-    ("results/data/digits/images.npy", SPLIT, "images.npy: corrupt array file"),
-    ("results/data/digits/meta.json", SPLIT, "meta.json: corrupt JSON"),
-    (f"{RUN0}/labelled.parquet", f"{RUN0}/metrics.json", "labelled.parquet: corrupt Parquet"),
+    # (file cut short, a target whose job reads it, the message, where it stops)
+    (f"{RUN0}/classifier.pt", f"{RUN0}/metrics.json", "classifier.pt: corrupt checkpoint", "job"),
+    (SPLIT, f"{RUN0}/labelled.parquet", "seed0.parquet: corrupt Parquet file", "job"),
+    ("results/data/digits/images.npy", SPLIT, "images.npy: corrupt array file", "job"),
+    (
+        f"{RUN0}/labelled.parquet",
+        f"{RUN0}/metrics.json",
+        "labelled.parquet: corrupt Parquet",
+        "job",
+    ),
+    # the start-up budget check reads the store's class counts
+    ("results/data/digits/meta.json", SPLIT, "meta.json: corrupt JSON", "startup"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("victim", "target", "needle"), CORRUPT, ids=[Path(c[0]).name for c in CORRUPT]
+    ("victim", "target", "needle", "where"), CORRUPT, ids=[Path(c[0]).name for c in CORRUPT]
 )
-def test_corrupt_file_of_a_run_is_named(victim, target, needle, first_round, tmp_path):
+def test_corrupt_file_of_a_run_is_named(victim, target, needle, where, first_round, tmp_path):
     work = tmp_path / "run"
     shutil.copytree(first_round, work, symlinks=True)
     _cut(work / victim)
+    before = (work / target).read_bytes() if (work / target).exists() else None
     proc = run_snakemake(work, TINY_CONFIG, targets=[target], check=False)
     out = assert_clean_failure(proc, [needle, "delete it and run the workflow again"], work)
-    assert not (work / target).exists(), out[-2000:]
+    if where == "job":  # the job that read it failed and left nothing
+        assert not (work / target).exists(), out[-2000:]
+    else:  # stopped before any job: nothing touched
+        assert "Job stats" not in out and proc.stderr.count("error:") == 1
+        assert (work / target).read_bytes() == before
 
 
 def test_corrupt_file_deleted_is_recomputed(first_round, tmp_path):
     """What the message tells the user to do works: delete the file, run again."""
+    import torch
+
     work = tmp_path / "run"
     shutil.copytree(first_round, work, symlinks=True)
-    (work / SPLIT).unlink()
-    run_snakemake(work, TINY_CONFIG, targets=[f"{RUN0}/labelled.parquet"])
-    assert (work / SPLIT).read_bytes() == (first_round / SPLIT).read_bytes()
+    classifier = work / RUN0 / "classifier.pt"
+    _cut(classifier)
+    target = [f"{RUN0}/metrics.json"]
+    assert run_snakemake(work, TINY_CONFIG, targets=target, check=False).returncode != 0
+    classifier.unlink()
+    run_snakemake(work, TINY_CONFIG, targets=target)
+    again, first = (
+        torch.load(p, weights_only=True)["state_dict"]
+        for p in (classifier, first_round / RUN0 / "classifier.pt")
+    )
+    assert all(torch.equal(again[k], first[k]) for k in first)

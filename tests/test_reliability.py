@@ -69,6 +69,15 @@ def test_kill_and_resume_gives_identical_results(reference, tmp_path):
     assert any(t.get("incomplete") for t in trials), trials
 
 
+def test_jobs_run_this_checkouts_library(reference):
+    """Every job imports vabal from this repository's src/, not from wherever else it is
+    installed (the rules run workflow/scripts/step.py, which puts src/ first)."""
+    logs = sorted((reference / "results" / "logs").rglob("*.log"))
+    assert len(logs) >= 20
+    for log in logs:
+        assert f"with vabal from {REPO / 'src' / 'vabal'}" in log.read_text(), log
+
+
 # ----------------------------------------------------------------------------- provenance
 def job(rule, **wildcards):
     return (rule, ", ".join(f"{k}={v}" for k, v in wildcards.items()))
