@@ -57,6 +57,7 @@ def assert_clean_failure(proc, needles, workdir: Path):
     assert proc.returncode != 0, out[-3000:]
     for needle in needles:
         assert needle in out, f"{needle!r} not in:\n{out[-3000:]}"
+    print("MESSAGE:", next(line for line in out.splitlines() if needles[0] in line))
     assert "Traceback" not in out, out[-4000:]
     results = workdir / "results"
     leftovers = list(results.rglob("*.tmp")) if results.exists() else []

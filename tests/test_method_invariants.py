@@ -28,7 +28,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -50,6 +50,17 @@ FILES = {"extract_features": "features.pt", "train_vae": "vae.pt", "score": "sco
 
 def test_every_registered_method_has_tiny_parameters():
     assert set(TINY_PARAMS) == set(REGISTRY)
+
+
+def test_the_guard_refuses_samples_outside_the_pool():
+    images = np.zeros((6, 2, 2, 1), dtype=np.uint8)
+    guard = GuardedImages(images, np.array([1, 2, 4]))
+    assert guard[np.array([4, 1])].shape == (2, 2, 2, 1) and guard.read == {1, 4}
+    for bad in (np.array([1, 3]), 0, slice(None)):
+        with pytest.raises(AssertionError, match="outside the pool"):
+            guard[bad]
+    with pytest.raises(AssertionError, match="whole image array"):
+        np.asarray(guard)
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +237,7 @@ def check_invariants(split, pool, history, budget, initial_size):
         assert set(record["labelled"].tolist()) <= set(pool.tolist())
 
 
+SMALL_POOL = {"variant_seed": 0, "initial_size": 12}
 dataset_cfgs = st.fixed_dictionaries(
     {
         "imbalance": st.sampled_from([None, "+[1]", "-[2]", "+[3:4]"]),
@@ -245,6 +257,9 @@ dataset_cfgs = st.fixed_dictionaries(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(seed=st.integers(0, 2**16), budget=st.integers(2, 30), ds=dataset_cfgs)
+# the pool used up by a selection larger than what is left, with a validation carve-out
+@example(seed=0, budget=30, ds={**SMALL_POOL, "imbalance": "+[1]", "val_fraction": 0.25})
+@example(seed=1, budget=7, ds={**SMALL_POOL, "imbalance": "-[2]", "val_fraction": 0.1})
 def test_round_invariants(kind, image_store, seed, budget, ds):
     torch.set_num_threads(1)
     dataset_cfg = {**ds, "budget": budget, "rounds": 1}
