@@ -260,6 +260,8 @@ dataset_cfgs = st.fixed_dictionaries(
 # the pool used up by a selection larger than what is left, with a validation carve-out
 @example(seed=0, budget=30, ds={**SMALL_POOL, "imbalance": "+[1]", "val_fraction": 0.25})
 @example(seed=1, budget=7, ds={**SMALL_POOL, "imbalance": "-[2]", "val_fraction": 0.1})
+# a last round with a single sample left to score, train a VAE on and select
+@example(seed=0, budget=17, ds={**SMALL_POOL, "imbalance": "+[1]", "val_fraction": 0.25})
 def test_round_invariants(kind, image_store, seed, budget, ds):
     torch.set_num_threads(1)
     dataset_cfg = {**ds, "budget": budget, "rounds": 1}
@@ -292,3 +294,42 @@ def test_same_seed_byte_identical_files(kind, image_store, tmp_path):
     assert (a / "round0/labelled.parquet").read_bytes() != (
         c / "round0/labelled.parquet"
     ).read_bytes()
+
+
+@pytest.mark.parametrize("switch", [True, False])
+def test_deterministic_switch_reaches_every_network_step(switch, tmp_path):
+    """`training: {deterministic: true}` turns on PyTorch's deterministic kernels and fixes
+    cuBLAS's workspace in each job given the recipe, before the step runs (own process:
+    these are process-wide settings)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import json, os, sys
+from types import SimpleNamespace
+from vabal import snakemake_step
+
+def step(smk):
+    import torch
+    print(json.dumps({{
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "cublas": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        "benchmark": torch.backends.cudnn.benchmark,
+    }}))
+
+snakemake_step.HANDLERS["score"] = step
+recipe = {{"deterministic": {switch}, "device": "cpu"}}
+smk = SimpleNamespace(rule="score", log=[{str(tmp_path / "score.log")!r}], threads=1,
+                      params=SimpleNamespace(recipe=recipe))
+snakemake_step.run(smk)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
+    env["PYTHONPATH"] = str(Path(rounds.__file__).parents[1])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    state = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert state["deterministic"] is switch
+    assert state["cublas"] == (":4096:8" if switch else None)
+    assert "score with vabal from" in (tmp_path / "score.log").read_text()
