@@ -53,6 +53,14 @@ CASES = [
     (("only_methods",), ["vaal2"], "only_methods: unknown name 'vaal2'"),
     (("figures", "curve", "datasets"), ["nope"], "figures.curve.datasets"),
     ((*D,), DELETE, "config error at datasets: {} is invalid"),
+    (("methods", "vabal"), {"kind": "vabal", "lambda": -0.1}, "methods.vabal.lambda: -0.1"),
+    (("methods", "vabal"), {"kind": "vabal", "mc_samples": 0}, "methods.vabal.mc_samples: 0"),
+    (("methods", "bald"), {"kind": "bald", "mc_samples": 0}, "methods.bald.mc_samples: 0"),
+    (("methods", "vabal"), {"kind": "vabal", "lamda": 0.1}, "unknown parameter(s) ['lamda']"),
+    ((*D, "imbalance"), "+1", "imbalance: cannot read '+1'"),
+    ((*D, "budget"), DELETE, "datasets.digits_plus1: 'budget' is a required property"),
+    (("seeds",), [-1], "seeds.0: -1 is invalid"),
+    (("results",), "/dev/null/results", "results: '/dev/null/results' cannot be a folder"),
 ]
 
 

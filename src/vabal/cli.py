@@ -38,11 +38,20 @@ def _check_config(paths: list[str]) -> int:
 
     from vabal import config as cfg
     from vabal import workflow
+    from vabal.errors import ConfigError
 
     merged: dict = {}
     for path in paths:
-        with open(path) as fh:
-            merged = _merge(merged, yaml.safe_load(fh) or {})
+        try:
+            with open(path) as fh:
+                loaded = yaml.safe_load(fh) or {}
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} holds a {type(loaded).__name__}, not a mapping")
+        merged = _merge(merged, loaded)
     workflow.startup(merged)
     runs = list(cfg.runs(merged))
     print(f"config ok: {len(runs)} runs over {len(cfg.selected_datasets(merged))} datasets")

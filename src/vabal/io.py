@@ -10,6 +10,9 @@ never a file cut short by a killed job. Readers validate what they load and rais
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
+import glob
 import json
 import os
 import tempfile
@@ -21,6 +24,9 @@ import numpy as np
 
 from vabal.errors import DataError
 
+#: What a user does about a corrupt output of the workflow (all files read here are outputs).
+REDO = "delete it and run the workflow again to recompute it"
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -30,6 +36,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -43,6 +50,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete temporary files of ``path`` left by a writer killed with SIGKILL (which runs no
+    cleanup). Snakemake never runs two jobs with the same output at once, so a temporary
+    file of this destination that exists now belongs to no live writer."""
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        old.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (a crash right after it keeps the new file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a platform or file system without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -75,7 +105,7 @@ def read_json(path: str | os.PathLike) -> Any:
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: corrupt JSON ({exc})") from None
+        raise DataError(f"{path}: corrupt JSON ({exc}); {REDO}") from None
 
 
 def write_parquet(path: str | os.PathLike, frame) -> None:
@@ -99,7 +129,7 @@ def read_parquet(path: str | os.PathLike, columns: list[str] | None = None):
     try:
         frame = pd.read_parquet(path)
     except (pyarrow.ArrowException, OSError, ValueError) as exc:
-        raise DataError(f"{path}: corrupt Parquet file ({exc})") from None
+        raise DataError(f"{path}: corrupt Parquet file ({exc}); {REDO}") from None
     missing = [c for c in columns or [] if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; has {list(frame.columns)}")
@@ -129,9 +159,15 @@ def pd_api():
 
 def table_schema(name: str) -> dict:
     """The column spec of table ``name`` in workflow/schemas/tables.schema.yaml."""
+    return copy.deepcopy(_table_schemas()[name])
+
+
+@functools.cache
+def _table_schemas() -> dict:
+    """The schema file, parsed once per process (a round step reads several tables)."""
     import yaml
 
-    return yaml.safe_load(TABLES_SCHEMA.read_text())[name]
+    return yaml.safe_load(TABLES_SCHEMA.read_text())
 
 
 def read_table(path: str | os.PathLike, name: str):
@@ -161,7 +197,7 @@ def read_npy(path: str | os.PathLike, mmap: bool = False) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: corrupt array file ({exc})") from None
+        raise DataError(f"{path}: corrupt array file ({exc}); {REDO}") from None
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
@@ -182,4 +218,13 @@ def load_torch(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged zip/pickle
-        raise DataError(f"{path}: corrupt checkpoint ({type(exc).__name__}: {exc})") from None
+        raise DataError(
+            f"{path}: corrupt checkpoint ({type(exc).__name__}: {_first_line(exc)}); {REDO}"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (torch's run on for several sentences)."""
+    text = str(exc).strip()
+    first = text.split("\n", 1)[0]
+    return first.split(". ", 1)[0] if len(first) > 120 else first

@@ -39,16 +39,34 @@ def run(smk) -> None:
 
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     _setup_logging(smk.log[0] if smk.log else None)
+    # provenance: which copy of the library this job runs (the checkout's, see step.py)
+    logging.getLogger("vabal").info("%s with vabal from %s", smk.rule, Path(__file__).parent)
     import os
 
     # Before torch is imported (if it is): one job uses the threads Snakemake gave it.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(max(1, int(smk.threads)))
+    recipe = getattr(smk.params, "recipe", None)
+    if recipe and recipe.get("deterministic"):
+        _deterministic()
     try:
         HANDLERS[smk.rule](smk)
     except VabalError as exc:
         logging.getLogger("vabal").error("%s", exc)
         sys.exit(1)
+
+
+def _deterministic() -> None:
+    """``training: {deterministic: true}``: deterministic kernels in every step that runs a
+    network (the classifier's training sets the same; VAE training, scoring and feature
+    extraction run in jobs of their own). cuBLAS needs its workspace fixed before it starts."""
+    import os
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    import torch
+
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
 
 
 def _store_dir(smk) -> Path:

@@ -41,11 +41,38 @@ def check_sources(config: dict) -> None:
             )
 
 
+def check_results_writable(config: dict) -> None:
+    """Fail up front when the results folder cannot be written: a probe file is created and
+    removed in it (or in its nearest existing parent, when it does not exist yet)."""
+    import os
+    import tempfile
+
+    results = Path(config["results"])
+    existing = results
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(
+            f"config error at results: {str(results)!r} cannot be a folder: {existing} is not a "
+            "folder; choose another results folder"
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".vabal-write-probe-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(
+            f"config error at results: cannot write in {existing} ({exc.strerror or exc}); "
+            "choose a writable results folder"
+        ) from None
+
+
 def startup(config: dict) -> dict:
     """Everything checked before any job runs; returns the config."""
     cfg.validate(config)
     check_sources(config)
     cfg.check_budgets(config)
+    check_results_writable(config)
     return config
 
 

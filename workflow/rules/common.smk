@@ -3,6 +3,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from vabal import locks
 from vabal import workflow as vw
 from vabal.errors import VabalError
 
@@ -10,6 +11,13 @@ try:
     vw.startup(config)
 except VabalError as exc:
     sys.exit(f"error: {exc}")
+
+# A Snakemake killed with SIGKILL leaves its locks: remove them when their owner is gone.
+if workflow.is_main_process:
+    note = locks.clear_stale_locks()
+    if note:
+        print(note, file=sys.stderr)
+    locks.register()
 
 R = config["results"]
 RUN = f"{R}/{vw.RUN}"
