@@ -51,7 +51,9 @@ CASES = [
     ),
     (("runs",), [{"datasets": ["cifar"], "methods": ["random"]}], "runs[0].datasets"),
     (("only_methods",), ["vaal2"], "only_methods: unknown name 'vaal2'"),
-    (("figures", "curve", "datasets"), ["nope"], "figures.curve.datasets"),
+    (("figures", "fig3a", "datasets"), ["nope"], "figures.fig3a.datasets: unknown name"),
+    (("figures", "curve"), {"datasets": ["digits_plus1"]}, "figures: bad name 'curve'"),
+    (("skip_datasets",), ["nope"], "skip_datasets: unknown name 'nope'"),
     ((*D,), DELETE, "config error at datasets: {} is invalid"),
 ]
 

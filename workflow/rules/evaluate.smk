@@ -30,7 +30,13 @@ rule collect_rounds:
     input:
         vw.round_targets(config, "metrics.json"),
     output:
-        f"{R}/tables/rounds.parquet",
+        table=f"{R}/tables/rounds.parquet",
+        sidecar=f"{R}/tables/rounds.provenance.json",
+        page=report(
+            f"{R}/tables/provenance.html",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
     log:
         f"{R}/logs/collect_rounds.log",
     conda:

@@ -3,7 +3,9 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821
+# This checkout's library first. Snakemake sets __file__ to the real path of this script
+# (snakemake.scriptdir may be a source-cache copy, with no src/ beside it).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from vabal.snakemake_step import run  # noqa: E402
 
