@@ -105,6 +105,7 @@ def test_table2_equals_hand_computed_averages_and_renders():
     prov = {"code_version": "0.1.0+git.abc", "config_sha256": "f" * 64}
     md = tables.table_markdown(table, "table2", datasets, "Table 2", prov)
     assert "| z2 | z² | 55.00% [54.77%] | 60.00% [70.71%] |" in md  # ours, [the paper's]
+    assert "| abs | \\|z\\| |" in md  # a pipe inside a cell is escaped
     assert "0.1.0+git.abc" in md and "f" * 12 in md
     tex = tables.table_latex(table, "table2", datasets, "Table 2", prov)
     assert "\\begin{tabular}" in tex and "$^2$" in tex and "55.00\\%" in tex

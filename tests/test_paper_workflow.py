@@ -99,8 +99,8 @@ def dry_run(workdir, config, targets_=("all",)) -> list[tuple[str, str]]:
 def jobs_of(out: str) -> list[tuple[str, str]]:
     """(rule, wildcards) of every job a dry run lists."""
     jobs = []
-    for block in re.split(r"\n(?=\[[^\]]+\]\n)", out):
-        rule = re.search(r"^(?:local)?rule (\S+):", block, re.M)
+    for block in re.split(r"\n(?=\s*\[[^\]]+\]\s*\n)", out):
+        rule = re.search(r"^\s*(?:local)?rule (\S+):", block, re.M)
         if rule:
             wc = re.search(r"^\s+wildcards: (.*)$", block, re.M)
             jobs.append((rule.group(1), wc.group(1) if wc else ""))

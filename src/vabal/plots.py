@@ -31,13 +31,13 @@ def _pyplot():
     return plt
 
 
-def _colors(methods):
-    """One colour per method, by its place in the target's list (the same list order in the
-    config gives the same colours across figures)."""
+def _colors(spec):
+    """One colour per method, the same in every figure: by the method's place in the
+    config's ``methods`` (``spec["colors"]``)."""
     import seaborn as sns
 
-    palette = sns.color_palette("colorblind", n_colors=max(10, len(methods)))
-    return {m: palette[i % len(palette)] for i, m in enumerate(methods)}
+    palette = sns.color_palette("colorblind", 10) + sns.color_palette("husl", 10)
+    return {m: palette[i % len(palette)] for m, i in spec["colors"].items()}
 
 
 def _grid(plt, n, size=PANEL_SIZE, max_cols=3):
@@ -71,10 +71,21 @@ def _curve(ax, frame, color, label, band="std", style="-"):
         ax.fill_between(x, lo, hi, alpha=0.12, color=color, lw=0)
 
 
+def _wrap(title: str, width: int = 60) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width)) or title
+
+
+def _suptitle(fig, title: str) -> None:
+    """A figure title wrapped to the figure's width."""
+    fig.suptitle(_wrap(title, int(13 * fig.get_figwidth())), fontsize=10)
+
+
 def _label_axes(ax, title, ylabel="accuracy (%)"):
     ax.set_xlabel("number of labelled samples")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_wrap(title), fontsize=9)
     ax.legend(frameon=False, fontsize=6.5)
 
 
@@ -84,15 +95,14 @@ def curve_panels_figure(data, spec, out_png) -> None:
     plt = _pyplot()
     panels = data.drop_duplicates("panel_index").sort_values("panel_index")
     fig, axes = _grid(plt, len(panels))
-    order = list(dict.fromkeys(data["method"]))
-    colors = _colors(spec.get("methods", []) + spec.get("sweep", []) or order)
+    colors = _colors(spec)
     for ax, (_, p) in zip(axes, panels.iterrows(), strict=True):
         block = data[data["panel_index"] == p["panel_index"]]
         for method in dict.fromkeys(block["method"]):
             _curve(ax, block[block["method"] == method], colors[method], spec["labels"][method])
         _label_axes(ax, p["panel"])
     if len(axes) > 1:
-        fig.suptitle(spec["title"], fontsize=10)
+        _suptitle(fig, spec["title"])
     _save(fig, out_png)
 
 
@@ -100,7 +110,7 @@ def trials_figure(data, spec, out_png) -> None:
     """Figs. 14-23: one panel per trial of the highlighted method; competitors as the mean
     over all their trials with their min-max range shaded."""
     plt = _pyplot()
-    colors = _colors(spec["methods"])
+    colors = _colors(spec)
     hl = spec["highlight"]
     panels = data.drop_duplicates("panel_index").sort_values("panel_index")
     fig, axes = _grid(plt, len(panels))
@@ -116,7 +126,7 @@ def trials_figure(data, spec, out_png) -> None:
                 label = f"{spec['labels'][method]} (all trials)"
                 _curve(ax, rows, colors[method], label, "range", "--")
         _label_axes(ax, p["panel"])
-    fig.suptitle(spec["title"], fontsize=10)
+    _suptitle(fig, spec["title"])
     _save(fig, out_png)
 
 
@@ -126,14 +136,14 @@ def _summary_axes(plt, spec):
     for ax, part in zip(axes, ("avg", "final"), strict=True):
         name = "accuracy averaged over rounds (%)" if part == "avg" else "final accuracy (%)"
         ax.set_ylabel(name)
-    fig.suptitle(spec["title"], fontsize=10)
+    _suptitle(fig, spec["title"])
     return fig, axes
 
 
 def budget_figure(data, spec, out_png) -> None:
     """Fig. 7(a): avg. and final accuracy against the budget per round, per method."""
     plt = _pyplot()
-    colors = _colors(spec["methods"])
+    colors = _colors(spec)
     fig, axes = _summary_axes(plt, spec)
     for ax, part in zip(axes, ("avg", "final"), strict=True):
         for method in spec["methods"]:
@@ -158,7 +168,7 @@ def budget_figure(data, spec, out_png) -> None:
 def lambda_figure(data, spec, out_png) -> None:
     """Fig. 7(b): avg. and final accuracy of VaB-AL against lambda; competitors as lines."""
     plt = _pyplot()
-    colors = _colors(spec["methods"] + spec["sweep"])
+    colors = _colors(spec)
     fig, axes = _summary_axes(plt, spec)
     sweep = data[data["role"] == "sweep"].sort_values("lambda")
     positive = sweep["lambda"] > 0
@@ -173,7 +183,7 @@ def lambda_figure(data, spec, out_png) -> None:
             ms=3,
             capsize=2,
             color=colors[first],
-            label=spec["labels"][first].split(" (")[0] + " (λ as marked)",
+            label=spec["labels"][first].split(" (")[0],
         )
         for _, row in data[data["role"] == "competitor"].iterrows():
             ax.axhline(
@@ -185,6 +195,8 @@ def lambda_figure(data, spec, out_png) -> None:
             )
         if positive.all() and len(sweep) > 1:
             ax.set_xscale("log")
+            ax.minorticks_off()
+        ax.set_xticks(sweep["lambda"].tolist(), [f"{v:g}" for v in sweep["lambda"]])
         ax.set_xlabel("λ (Eq. 10)")
         ax.legend(frameon=False, fontsize=6.5)
     _save(fig, out_png)
@@ -193,7 +205,7 @@ def lambda_figure(data, spec, out_png) -> None:
 def rare_ratio_figure(data, spec, out_png) -> None:
     """Fig. 9: share of rare-class samples in the labelled set, per round, per method."""
     plt = _pyplot()
-    colors = _colors(spec["methods"])
+    colors = _colors(spec)
     datasets = list(dict.fromkeys(data["dataset"]))
     fig, axes = _grid(plt, len(datasets))
     for ax, d in zip(axes, datasets, strict=True):
@@ -214,14 +226,14 @@ def rare_ratio_figure(data, spec, out_png) -> None:
             )
         rare = block["rare_classes"].iloc[0]
         _label_axes(ax, f"{d} (rare classes {rare})", "rare classes in the labelled set (%)")
-    fig.suptitle(spec["title"], fontsize=10)
+    _suptitle(fig, spec["title"])
     _save(fig, out_png)
 
 
 def class_scatter_figure(data, spec, out_png) -> None:
     """Fig. 6: per class, its accuracy against its number of labelled samples, per method."""
     plt = _pyplot()
-    colors = _colors(spec["methods"])
+    colors = _colors(spec)
     markers = "osD^v<>Ph*"
     fig, axes = _grid(plt, 1, size=(5.2, 4.0))
     ax = axes[0]
@@ -238,9 +250,7 @@ def class_scatter_figure(data, spec, out_png) -> None:
         )
     ax.set_xlabel("class-wise accuracy (%)")
     ax.set_ylabel("class-wise number of labelled samples")
-    ax.set_title(
-        f"{spec['title']}\n{spec['datasets'][0]}, round {int(data['round'].max())}", fontsize=9
-    )
+    ax.set_title(_wrap(f"{spec['title']}, round {int(data['round'].max())}"), fontsize=9)
     ax.legend(frameon=False, fontsize=6.5)
     _save(fig, out_png)
 
@@ -323,8 +333,10 @@ def _top_images_figure(data, images, spec, out_png) -> None:
                 side.set_linewidth(1.5 if row["dominant"] else 0.5)
         axes[r][0].set_ylabel(spec["labels"][method], fontsize=7)
     fig.suptitle(
-        f"{spec['title']} ({spec['datasets'][0]}, seed {spec['seed']}, round {spec['round']}; "
-        "dominant class in red)",
+        _wrap(
+            f"{spec['title']}: seed {spec['seed']}, round {spec['round']}; dominant class in red",
+            120,
+        ),
         fontsize=8,
     )
     _save(fig, out_png)
@@ -342,10 +354,7 @@ def figure_data(spec: dict, rounds):
             rounds, [(spec["panel_titles"][d], [d], methods) for d in datasets]
         )
     if kind == "sweep_panels":
-        panels = [
-            (f"{spec['labels'][m]}: λ = {spec['lambdas'][m]:g}", datasets, [m, *methods])
-            for m in spec["sweep"]
-        ]
+        panels = [(f"λ = {spec['lambdas'][m]:g}", datasets, [m, *methods]) for m in spec["sweep"]]
         return analysis.curve_panels(rounds, panels)
     if kind == "trials":
         return analysis.trials(rounds, datasets[0], methods, spec["highlight"])

@@ -152,10 +152,13 @@ def method_table(rounds, name: str, datasets, methods, params: dict):
 def table_markdown(table, name: str, datasets, title: str, prov: dict | None = None) -> str:
     """The table as GitHub Markdown: ours (mean ± std over seeds) and the paper's numbers."""
     keys, header = _table_layout(table, name, datasets)
-    lines = [f"**{title}**", "", "| " + " | ".join(header) + " |"]
-    lines.append("|" + "---|" * len(header))
+
+    def cells(values) -> str:
+        return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
+
+    lines = [f"**{title}**", "", cells(header), "|" + "---|" * len(header)]
     for _, row in table.iterrows():
-        lines.append("| " + " | ".join(_cells(row, keys, datasets, name, "±")) + " |")
+        lines.append(cells(_cells(row, keys, datasets, name, "±")))
     lines += ["", _footer(table, datasets, prov)]
     return "\n".join(lines) + "\n"
 

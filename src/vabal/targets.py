@@ -209,7 +209,14 @@ def outputs(config: dict, name: str) -> dict[str, str]:
 
 
 def requested_files(config: dict, names=None) -> list[str]:
-    return [f for n in requested(config, names) for f in outputs(config, n).values()]
+    """The outputs of the requested targets (of ``names``), and the ``metrics.json`` of every
+    round they draw: listing those makes a deleted run count as missing (Snakemake does not
+    recompute a missing intermediate file whose consumers are up to date), so that
+    ``snakemake paper`` recomputes it and then redraws the targets that draw it."""
+    names = requested(config, names)
+    files = [f for n in names for f in outputs(config, n).values()]
+    runs = sorted({f for n in names for f in metrics_inputs(config, n)})
+    return files + runs
 
 
 # ----------------------------------------------------------------------------- specs
@@ -248,6 +255,7 @@ def target_spec(config: dict, name: str) -> dict:
         "datasets": list(e["datasets"]),
         "methods": list(e.get("methods", [])),
         "labels": {m: method_label(config, m) for m in methods},
+        "colors": {m: list(config["methods"]).index(m) for m in methods},
         "rounds": {d: config["datasets"][d]["rounds"] for d in e["datasets"]},
     }
     if kind in ("lambda_summary", "sweep_panels"):

@@ -45,6 +45,9 @@ rule collect_rounds:
         STEP
 
 
+# Every round's metrics are listed too: a deleted run then counts as missing and is
+# recomputed (Snakemake keeps a table whose inputs were deleted after it was made).
 rule all_rounds:
     input:
         f"{R}/tables/rounds.parquet",
+        vw.round_targets(config, "metrics.json"),
