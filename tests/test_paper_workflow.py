@@ -264,6 +264,7 @@ def test_report_holds_every_target(drawn):
     report = drawn / "report.html"
     proc = run_snakemake(drawn, REDUCED, targets=["all"], extra=["--report", str(report)])
     assert report.exists(), proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "(ERROR/" not in proc.stderr, proc.stderr[-2000:]  # every caption renders
     text = report.read_text(errors="replace")
     for name in targets.TARGETS:
         assert f"{name}.png" in text or f"{name}.html" in text, name
