@@ -1,6 +1,8 @@
 # VaB-AL: class-imbalance-aware active learning (Choi, Yi et al., CVPR 2021).
 #
 #   snakemake all --cores 2                       every run, table and figure of the config
+#   snakemake paper --cores 2                     the paper's figures and tables (and their runs)
+#   snakemake fig3a table1 --cores 2              single targets (snakemake --list-rules)
 #   snakemake all --cores 2 --configfile configs/quickstart.yaml
 #   snakemake all --cores 2 --config only_datasets='[neu]' only_seeds='[0]'
 
@@ -16,6 +18,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/rounds.smk"
@@ -27,4 +32,4 @@ rule all:
     default_target: True
     input:
         rules.all_rounds.input,
-        rules.all_figures.input,
+        rules.paper.input,

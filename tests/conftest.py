@@ -32,7 +32,7 @@ TINY_CONFIG = {
         "digits_plus1": {"source": "digits", "imbalance": "+[1]", "budget": 20, "rounds": 3},
     },
     "methods": {"random": {"kind": "random"}},
-    "figures": {"curve": {"datasets": ["digits_plus1"]}},
+    "figures": {"fig3a": {"datasets": ["digits_plus1"], "methods": ["random"]}},
 }
 
 
@@ -58,3 +58,18 @@ def run_snakemake(workdir: Path, config: dict, targets=("all",), extra=(), check
 @pytest.fixture
 def snakemake_run():
     return run_snakemake
+
+
+def cifar100_standin(root: Path, per_class: int = 2) -> Path:
+    """A synthetic stand-in for the official cifar-100-python.tar.gz (same pickle format:
+    train / test / meta with b'data', b'fine_labels', b'fine_label_names'; random pixels),
+    named otherwise so that the official MD5 is not expected of it."""
+    from test_sources import _cifar100_folder, _pack
+
+    top, _ = _cifar100_folder(root / "standin-src", per_class=per_class, test_per_class=1)
+    return _pack(root / "standin-cifar-100-python.tar.gz", top, "cifar-100-python")
+
+
+def standin_sources_arg(archive: Path) -> str:
+    """--config argument pointing the paper config's cifar100 source at a stand-in."""
+    return f"sources={{cifar100: {{kind: cifar100, path: {archive}}}}}"

@@ -27,14 +27,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SHARED_DATASETS, TINY_CONFIG, run_snakemake
+from conftest import (
+    REPO,
+    SHARED_DATASETS,
+    TINY_CONFIG,
+    cifar100_standin,
+    run_snakemake,
+    standin_sources_arg,
+)
 
 pytestmark = pytest.mark.slow
 
 PROFILE = REPO / "slurm"
 SCRIPT = REPO / "tests" / "cluster" / "local-slurm.sh"
 GPU_RULES = {"train_classifier", "evaluate", "extract_features", "train_vae", "score"}
-CPU_RULES = {"prepare_source", "make_split", "label", "collect_rounds", "accuracy_curve"}
+CPU_RULES = {"prepare_source", "make_split", "label", "collect_rounds", "fig3a"}
 ROUND_RULES = {"label", "train_classifier", "extract_features", "train_vae", "score", "select"}
 RUN = Path("results/runs/digits_plus1/random/seed0")
 # durations, which differ from one run to the next; everything else must be equal
@@ -183,7 +190,8 @@ def test_paper_dag_through_the_profile_without_a_cluster(tmp_path):
     if not (SHARED_DATASETS / "cifar10-jpeg-q75.tar.xz").exists():
         pytest.skip(f"{SHARED_DATASETS}/cifar10-jpeg-q75.tar.xz not found")
     env = {**os.environ, "SLURM_CONF": str(tmp_path / "no-such-slurm.conf")}
-    args = ["all_figures", "--nolock", "--config", f"results={tmp_path}/results"]
+    standin = standin_sources_arg(cifar100_standin(tmp_path))  # CIFAR-100 is not here
+    args = ["all_figures", "--nolock", "--config", f"results={tmp_path}/results", standin]
     out = dry_run(args, REPO, env, profile="slurm")  # found as ./slurm from the repository root
     jobs = parse_dry_run(out)
     counts = pd.Series([j["rule"] for j in jobs]).value_counts().to_dict()
@@ -370,7 +378,7 @@ def test_tiny_run_through_slurm_equals_local(slurm_cluster, local_run, tmp_path)
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
     rounds = [j for j in jobs if "-round" in j["comment"]]
     # one SLURM job per round (label, train_classifier, select, evaluate together), and
-    # one for each of prepare_source, make_split, collect_rounds, accuracy_curve
+    # one for each of prepare_source, make_split, collect_rounds, fig3a (a figure)
     assert len(rounds) == 3 and len(jobs) == 7, jobs
     for j in jobs:
         assert ("gpu:1" in j["tres"]) == (j in rounds), j  # GPU jobs ask --gpus=1, CPU none

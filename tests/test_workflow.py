@@ -28,7 +28,7 @@ def read_round(root, r, name, method="random"):
 
 def test_figure_and_table_exist(two_runs):
     root = two_runs[0]
-    png = root / "results/figures/curve.png"
+    png = root / "results/figures/fig3a.png"
     assert png.exists() and png.stat().st_size > 10_000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rounds = pd.read_parquet(root / "results/tables/rounds.parquet")
@@ -38,7 +38,7 @@ def test_figure_and_table_exist(two_runs):
     assert rounds["n_labelled"].tolist() == [20, 40, 60]
     assert rounds["labelled_per_class"].map(sum).tolist() == [20, 40, 60]
     assert rounds["accuracy"].between(0, 1).all()
-    curve = pd.read_csv(root / "results/figures/curve.csv")
+    curve = pd.read_csv(root / "results/figures/fig3a.csv")
     assert curve["n_labelled"].tolist() == [20, 40, 60]
 
 
@@ -125,5 +125,5 @@ def test_paper_config_dag_resolves(tmp_path):
         for line in out.splitlines()
         if line.split()[:1] in (["train_classifier"], ["select"], ["make_split"])
     )
-    # 5 methods x 6 rounds; a selection in every round but the last
-    assert counts == {"make_split": "1", "train_classifier": "30", "select": "25"}
+    # (5 methods + 4 lambda variants) x 6 rounds; a selection in every round but the last
+    assert counts == {"make_split": "1", "train_classifier": "54", "select": "45"}

@@ -1,6 +1,7 @@
 """Command line.
 
 ``vabal check-config CONFIG`` validates a config the way the workflow does;
+``vabal targets CONFIG`` lists which runs feed each figure and table of the paper;
 ``vabal bench [...]`` runs the speed benchmark (:mod:`vabal.bench`; ``vabal bench -h``).
 """
 
@@ -22,22 +23,24 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check-config", help="validate a config file and list its runs")
     check.add_argument("config", nargs="+", help="config file(s), later ones override")
+    tgt = sub.add_parser("targets", help="which runs feed each figure and table (Markdown)")
+    tgt.add_argument("config", nargs="+", help="config file(s), later ones override")
     sub.add_parser("bench", help="speed benchmark (vabal bench -h)", add_help=False)
     args = parser.parse_args(argv)
     try:
         if args.command == "check-config":
             return _check_config(args.config)
+        if args.command == "targets":
+            return _targets(args.config)
     except VabalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
-def _check_config(paths: list[str]) -> int:
+def _load(paths: list[str]) -> dict:
     import yaml
 
-    from vabal import config as cfg
-    from vabal import workflow
     from vabal.errors import ConfigError
 
     merged: dict = {}
@@ -52,6 +55,22 @@ def _check_config(paths: list[str]) -> int:
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} holds a {type(loaded).__name__}, not a mapping")
         merged = _merge(merged, loaded)
+    return merged
+
+
+def _targets(paths: list[str]) -> int:
+    from vabal import config as cfg
+    from vabal import targets
+
+    print(targets.describe(cfg.validate(_load(paths))), end="")
+    return 0
+
+
+def _check_config(paths: list[str]) -> int:
+    from vabal import config as cfg
+    from vabal import workflow
+
+    merged = _load(paths)
     workflow.startup(merged)
     runs = list(cfg.runs(merged))
     print(f"config ok: {len(runs)} runs over {len(cfg.selected_datasets(merged))} datasets")

@@ -75,7 +75,7 @@ def validate(config: dict, schema: str | Path = SCHEMA) -> dict:
 
 def _normalise_cli_values(config: dict) -> None:
     """``--config only_seeds=[0,1]`` arrives as strings: read digit strings as integers."""
-    for key in ("seeds", "only_seeds"):
+    for key in ("seeds", "only_seeds", "skip_seeds"):
         values = config.get(key)
         if isinstance(values, list):
             config[key] = [
@@ -119,7 +119,7 @@ def _describe(error) -> str:
         return f"config error at {where}: unknown key {keys}{hint}"
     if error.validator == "required":
         return f"config error at {where}: {error.message}"
-    if error.validator == "propertyNames":
+    if error.validator == "propertyNames" or "propertyNames" in error.schema_path:
         return f"config error at {where}: bad name {error.instance!r}: {error.message}"
     value = json.dumps(error.instance, default=str)
     return f"config error at {where}: {value} is invalid: {error.message}"
@@ -159,11 +159,16 @@ def _check_references(config: dict) -> None:
     for i, run in enumerate(config.get("runs", [])):
         _check_names(run["datasets"], datasets, f"runs[{i}].datasets")
         _check_names(run["methods"], methods, f"runs[{i}].methods")
-    for key, known in (("only_datasets", datasets), ("only_methods", methods)):
+    for key, known in (
+        ("only_datasets", datasets),
+        ("only_methods", methods),
+        ("skip_datasets", datasets),
+        ("skip_methods", methods),
+    ):
         _check_names(config.get(key, []), known, key)
-    for name, fig in config.get("figures", {}).items():
-        _check_names(fig["datasets"], datasets, f"figures.{name}.datasets")
-        _check_names(fig.get("methods", []), methods, f"figures.{name}.methods")
+    from vabal import targets
+
+    targets.check(config)
 
 
 def _check_names(names, known, where) -> None:
@@ -217,29 +222,31 @@ def check_budgets(config: dict) -> None:
         check_budget(expected_pool_size(counts, len(counts), ds, name), ds, name)
 
 
-def runs(config: dict) -> Iterator[tuple[str, str, int]]:
-    """Every (dataset, method, seed) the config asks for, filters applied, without repeats."""
+def runs(config: dict, filtered: bool = True) -> Iterator[tuple[str, str, int]]:
+    """Every (dataset, method, seed) the config asks for, without repeats; with ``filtered``
+    only those the run filters select (``only_*`` keep, ``skip_*`` leave out)."""
     groups = config.get("runs") or [
         {"datasets": list(config["datasets"]), "methods": list(config["methods"])}
     ]
-    only_d, only_m, only_s = (
-        config.get(k) for k in ("only_datasets", "only_methods", "only_seeds")
-    )
     seen = set()
     for group in groups:
         for d in group["datasets"]:
             for m in group["methods"]:
                 for s in group.get("seeds") or config["seeds"]:
                     key = (d, m, int(s))
-                    if (
-                        key in seen
-                        or (only_d and d not in only_d)
-                        or (only_m and m not in only_m)
-                        or (only_s and s not in only_s)
-                    ):
+                    if key in seen or (filtered and not is_selected(config, *key)):
                         continue
                     seen.add(key)
                     yield key
+
+
+def is_selected(config: dict, dataset: str, method: str, seed: int) -> bool:
+    """Whether the run filters keep the run (dataset, method, seed)."""
+    for value, key in ((dataset, "datasets"), (method, "methods"), (seed, "seeds")):
+        only, skip = config.get(f"only_{key}"), config.get(f"skip_{key}")
+        if (only and value not in only) or (skip and value in skip):
+            return False
+    return True
 
 
 def selected_datasets(config: dict) -> list[str]:

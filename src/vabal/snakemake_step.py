@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from vabal.errors import VabalError
+from vabal.targets import FIGURES, TABLES
 
 
 def _setup_logging(log_path: str | None) -> None:
@@ -177,24 +178,43 @@ def _select(smk):
     )
 
 
+def _provenance(smk) -> dict:
+    """Code version and config hash, computed here (not a rule parameter, so that neither
+    a commit nor an unrelated config edit makes Snakemake redo every table)."""
+    from vabal import provenance
+
+    return provenance.stamp(dict(smk.config))
+
+
 def _collect_rounds(smk):
+    from vabal import provenance
     from vabal.tables import collect_rounds
 
-    collect_rounds(list(smk.input), smk.output[0])
+    prov = _provenance(smk)
+    collect_rounds(list(smk.input), smk.output.table, prov)
+    provenance.write_page(smk.output.page, smk.output.sidecar, dict(smk.config), prov)
 
 
-def _accuracy_curve(smk):
-    from vabal.plots import accuracy_curve
+def _figure(smk):
+    from vabal import plots
+    from vabal.tables import rounds_frame
 
-    fig = dict(smk.params.figure)
-    accuracy_curve(
-        smk.input[0],
-        smk.output.figure,
-        smk.output.data,
-        fig["datasets"],
-        fig.get("methods"),
-        fig.get("title"),
-    )
+    spec = dict(smk.params.spec)
+    if spec["kind"] == "top_images":
+        keys = ("selection", "classifier", "images", "samples", "meta")
+        files = {k: smk.input[k] for k in keys}
+        plots.top_images(spec, files, smk.output.figure, smk.output.data, _provenance(smk))
+    else:
+        rounds = rounds_frame(smk.input.metrics)
+        plots.draw(spec, rounds, smk.output.figure, smk.output.data, _provenance(smk))
+
+
+def _table(smk):
+    from vabal.tables import rounds_frame, write_method_table
+
+    out = {k: smk.output[k] for k in ("csv", "md", "tex", "html")}
+    rounds = rounds_frame(smk.input.metrics)
+    write_method_table(out, rounds, dict(smk.params.spec), _provenance(smk))
 
 
 HANDLERS = {
@@ -208,5 +228,6 @@ HANDLERS = {
     "score": _method_step,
     "select": _select,
     "collect_rounds": _collect_rounds,
-    "accuracy_curve": _accuracy_curve,
 }
+HANDLERS.update({name: _figure for name in FIGURES})
+HANDLERS.update({name: _table for name in TABLES})

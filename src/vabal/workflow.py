@@ -35,9 +35,13 @@ def check_sources(config: dict) -> None:
         if src["kind"] == "digits" or (results / "data" / name / "meta.json").exists():
             continue
         if not Path(src["path"]).exists():
+            users = [
+                d for d in cfg.selected_datasets(config) if config["datasets"][d]["source"] == name
+            ]
             raise ConfigError(
                 f"config error at sources.{name}.path: {src['path']!r} does not exist; "
-                f"expected {EXPECTED_LAYOUT[src['kind']]}"
+                f"expected {EXPECTED_LAYOUT[src['kind']]} (needed by {', '.join(users)}; "
+                f"to leave them out: --config skip_datasets='[{','.join(users)}]')"
             )
 
 
@@ -116,7 +120,3 @@ def round_targets(config: dict, filename: str) -> list[str]:
                 )
             )
     return out
-
-
-def figure_names(config: dict) -> list[str]:
-    return list(config.get("figures", {}))

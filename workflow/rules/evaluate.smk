@@ -30,7 +30,13 @@ rule collect_rounds:
     input:
         vw.round_targets(config, "metrics.json"),
     output:
-        f"{R}/tables/rounds.parquet",
+        table=f"{R}/tables/rounds.parquet",
+        sidecar=f"{R}/tables/rounds.provenance.json",
+        page=report(
+            f"{R}/tables/provenance.html",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
     log:
         f"{R}/logs/collect_rounds.log",
     conda:
@@ -39,6 +45,9 @@ rule collect_rounds:
         STEP
 
 
+# Every round's metrics are listed too: a deleted run then counts as missing and is
+# recomputed (Snakemake keeps a table whose inputs were deleted after it was made).
 rule all_rounds:
     input:
         f"{R}/tables/rounds.parquet",
+        vw.round_targets(config, "metrics.json"),

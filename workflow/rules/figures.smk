@@ -1,23 +1,84 @@
-rule accuracy_curve:
-    input:
-        f"{R}/tables/rounds.parquet",
-    output:
-        figure=report(
-            f"{R}/figures/{{figure}}.png",
-            caption="../report/accuracy_curve.rst",
-            category="Learning curves",
-        ),
-        data=f"{R}/figures/{{figure}}.csv",
-    log:
-        f"{R}/logs/figures/{{figure}}.log",
-    conda:
-        ENV
-    params:
-        figure=lambda w: config["figures"][w.figure],
-    script:
-        STEP
+# The paper's figures and tables, one rule each (fig3a ... fig23, table1, table2). What each
+# draws comes from the config's figures / tables sections (vabal.targets); each reads the
+# metrics.json of exactly the rounds it needs, so a rerun redraws only the targets whose
+# runs changed, and no target trains anything.
+
+from vabal import targets as vt
+
+for _name in vt.FIGURES:
+
+    rule:
+        name:
+            _name
+        input:
+            unpack(vt.input_function(config, _name)),
+        output:
+            figure=report(
+                f"{R}/figures/{_name}.png",
+                caption=f"../report/{_name}.rst",
+                category="Figures",
+                subcategory=vt.PAPER_TITLES[_name].split(":")[0],
+            ),
+            data=report(
+                f"{R}/figures/{_name}.csv",
+                caption="../report/figure_data.rst",
+                category="Figures",
+                subcategory=vt.PAPER_TITLES[_name].split(":")[0],
+            ),
+        log:
+            f"{R}/logs/figures/{_name}.log",
+        conda:
+            ENV
+        params:
+            spec=vt.spec_function(config, _name),
+        script:
+            STEP
+
+
+for _name in vt.TABLES:
+
+    rule:
+        name:
+            _name
+        input:
+            unpack(vt.input_function(config, _name)),
+        output:
+            csv=report(
+                f"{R}/tables/{_name}.csv",
+                caption=f"../report/{_name}.rst",
+                category="Tables",
+                subcategory=vt.PAPER_TITLES[_name].split(":")[0],
+            ),
+            md=f"{R}/tables/{_name}.md",
+            tex=f"{R}/tables/{_name}.tex",
+            html=report(
+                f"{R}/tables/{_name}.html",
+                caption=f"../report/{_name}.rst",
+                category="Tables",
+                subcategory=vt.PAPER_TITLES[_name].split(":")[0],
+            ),
+        log:
+            f"{R}/logs/tables/{_name}.log",
+        conda:
+            ENV
+        params:
+            spec=vt.spec_function(config, _name),
+        script:
+            STEP
 
 
 rule all_figures:
     input:
-        expand(f"{R}/figures/{{figure}}.png", figure=vw.figure_names(config)),
+        vt.requested_files(config, vt.FIGURES),
+
+
+rule all_tables:
+    input:
+        vt.requested_files(config, vt.TABLES),
+
+
+rule paper:
+    input:
+        rules.all_figures.input,
+        rules.all_tables.input,
+        f"{R}/tables/rounds.parquet",

@@ -3,9 +3,9 @@
 import sys
 from pathlib import Path
 
-# scriptdir reads ".../workflow/rules/../scripts": resolve it, or parents[1] is workflow/rules
-# and the jobs import whatever vabal is installed instead of this checkout's.
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+# This checkout's library first. Snakemake sets __file__ to the real path of this script
+# (snakemake.scriptdir may read ".../workflow/rules/../scripts", or be a source-cache copy).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from vabal.snakemake_step import run  # noqa: E402
 

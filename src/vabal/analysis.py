@@ -1,0 +1,259 @@
+"""The numbers behind each figure and table, computed from the per-round table.
+
+Every function takes a rounds frame (the columns of ``rounds.parquet``: dataset, method,
+seed, round, n_labelled, accuracy, per_class_accuracy, labelled_per_class, ...) and returns
+a tidy frame, which the plotting code draws and writes beside the figure. Accuracies stay
+fractions in [0, 1] here; the paper's tables are in percent (see :mod:`vabal.tables`).
+Nothing trains or reads images here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vabal.errors import DataError
+
+
+def select(rounds, datasets=None, methods=None):
+    frame = rounds
+    if datasets is not None:
+        frame = frame[frame["dataset"].isin(list(datasets))]
+    if methods is not None:
+        frame = frame[frame["method"].isin(list(methods))]
+    return frame
+
+
+def require(frame, datasets, methods, what: str) -> None:
+    """Fail with one message when a (dataset, method) pair has no rows."""
+    have = set(zip(frame["dataset"], frame["method"], strict=True))
+    missing = [(d, m) for d in datasets for m in methods if (d, m) not in have]
+    if missing:
+        raise DataError(f"{what}: no rounds for (dataset, method) {missing}")
+
+
+def learning_curves(rounds, datasets, methods):
+    """Mean, std, min and max over the given datasets x seeds of accuracy, per method and
+    round (the layout of Figs. 3, 4, 8, 10-13). ``runs`` counts the curves averaged."""
+    frame = select(rounds, datasets, methods)
+    out = (
+        frame.groupby(["method", "round"], sort=False)
+        .agg(
+            n_labelled=("n_labelled", "mean"),
+            accuracy_mean=("accuracy", "mean"),
+            accuracy_std=("accuracy", "std"),
+            accuracy_min=("accuracy", "min"),
+            accuracy_max=("accuracy", "max"),
+            runs=("accuracy", "size"),
+        )
+        .reset_index()
+    )
+    return _order(out, "method", methods).sort_values(["method", "round"], kind="stable")
+
+
+def _order(frame, column, order):
+    """``frame`` with ``column`` as an ordered categorical (legend order = config order)."""
+    import pandas as pd
+
+    frame = frame.copy()
+    frame[column] = pd.Categorical(frame[column], categories=list(order), ordered=True)
+    return frame
+
+
+def _plain(frame):
+    """Categorical columns back to strings (for the written data files)."""
+    frame = frame.copy()
+    for col in frame.columns:
+        if str(frame[col].dtype) == "category":
+            frame[col] = frame[col].astype(str)
+    return frame.reset_index(drop=True)
+
+
+def curve_panels(rounds, panels):
+    """One learning-curve block per panel; ``panels`` is a list of (title, datasets, methods)."""
+    import pandas as pd
+
+    parts = []
+    for i, (title, datasets, methods) in enumerate(panels):
+        curves = _plain(learning_curves(rounds, datasets, methods))
+        curves.insert(0, "panel", title)
+        curves.insert(1, "panel_index", i)
+        parts.append(curves)
+    return pd.concat(parts, ignore_index=True)
+
+
+def trials(rounds, dataset, methods, highlight):
+    """Figs. 14-23: per seed of ``highlight`` one panel with that seed's curve, beside the
+    competitors aggregated over all their seeds (mean, min and max)."""
+    import pandas as pd
+
+    frame = select(rounds, [dataset])
+    own = frame[frame["method"] == highlight]
+    others = [m for m in methods if m != highlight]
+    agg = _plain(learning_curves(frame, [dataset], others)) if others else None
+    parts = []
+    for i, seed in enumerate(sorted(own["seed"].unique())):
+        run = own[own["seed"] == seed].sort_values("round")
+        mine = pd.DataFrame(
+            {
+                "panel": f"trial {i + 1} (seed {seed})",
+                "panel_index": i,
+                "method": highlight,
+                "seed": seed,
+                "round": run["round"].to_numpy(),
+                "n_labelled": run["n_labelled"].to_numpy(dtype=float),
+                "accuracy_mean": run["accuracy"].to_numpy(),
+                "accuracy_std": np.nan,
+                "accuracy_min": run["accuracy"].to_numpy(),
+                "accuracy_max": run["accuracy"].to_numpy(),
+                "runs": 1,
+            }
+        )
+        parts.append(mine)
+        if agg is not None:
+            comp = agg.copy()
+            comp.insert(0, "panel", mine["panel"].iloc[0])
+            comp.insert(1, "panel_index", i)
+            comp.insert(3, "seed", -1)
+            parts.append(comp)
+    if not parts:
+        raise DataError(f"trials: no rounds of {highlight!r} on {dataset!r}")
+    return pd.concat(parts, ignore_index=True)
+
+
+def run_summary(rounds):
+    """Per run (dataset, method, seed): accuracy averaged over all its rounds (the paper's
+    "avg.") and at its last round ("final"), with the run's number of rounds."""
+    frame = rounds.sort_values(["dataset", "method", "seed", "round"])
+    grouped = frame.groupby(["dataset", "method", "seed"], sort=False)
+    out = grouped.agg(
+        avg=("accuracy", "mean"),
+        final=("accuracy", "last"),
+        rounds=("round", "size"),
+        final_n_labelled=("n_labelled", "last"),
+    ).reset_index()
+    return out
+
+
+def method_summary(rounds, datasets, methods, by=("dataset", "method")):
+    """Mean and std over seeds (and over datasets not in ``by``) of avg. and final accuracy."""
+    runs = run_summary(select(rounds, datasets, methods))
+    out = (
+        runs.groupby(list(by), sort=False)
+        .agg(
+            avg_mean=("avg", "mean"),
+            avg_std=("avg", "std"),
+            final_mean=("final", "mean"),
+            final_std=("final", "std"),
+            runs=("avg", "size"),
+        )
+        .reset_index()
+    )
+    return out
+
+
+def budget_summary(rounds, budgets: dict, methods):
+    """Fig. 7(a): avg. and final accuracy per (budget variant, method)."""
+    out = method_summary(rounds, list(budgets), methods)
+    out.insert(1, "budget", out["dataset"].map(budgets).astype(int))
+    out = _order(out, "method", methods).sort_values(["method", "budget"], kind="stable")
+    return _plain(out)
+
+
+def lambda_summary(rounds, datasets, sweep: dict, competitors):
+    """Fig. 7(b): avg. and final accuracy of each swept VaB-AL (its lambda) and of each
+    competitor (lambda empty), averaged over the datasets and seeds."""
+    methods = [*sweep, *competitors]
+    out = method_summary(rounds, datasets, methods, by=("method",))
+    out.insert(1, "lambda", out["method"].map(lambda m: sweep.get(m, np.nan)).astype(float))
+    out.insert(2, "role", np.where(out["method"].isin(list(sweep)), "sweep", "competitor"))
+    out = _order(out, "method", methods).sort_values(["method"], kind="stable")
+    return _plain(out)
+
+
+def class_roles(imbalance, num_classes: int) -> tuple[list[int], list[int]]:
+    """(dominant, rare) class indices (0-based) of an imbalance variant: the classes kept at
+    the highest fraction, and all others. A balanced dataset has neither."""
+    from vabal.data.variants import parse_imbalance
+
+    keep = parse_imbalance(imbalance, num_classes)
+    top = keep.max()
+    if np.allclose(keep, top):
+        return [], []
+    dominant = [int(i) for i in np.flatnonzero(np.isclose(keep, top))]
+    rare = [int(i) for i in np.flatnonzero(~np.isclose(keep, top))]
+    return dominant, rare
+
+
+def rare_ratio(rounds, imbalances: dict, methods):
+    """Fig. 9: share of the labelled set that belongs to the rare classes, per round, mean
+    and std over seeds, per (dataset, method)."""
+    import pandas as pd
+
+    parts = []
+    for dataset, spec in imbalances.items():
+        frame = select(rounds, [dataset], methods).copy()
+        if frame.empty:
+            continue
+        k = len(frame["labelled_per_class"].iloc[0])
+        _, rare = class_roles(spec, k)
+        if not rare:
+            raise DataError(f"rare_ratio: dataset {dataset!r} has no rare classes")
+        counts = np.stack(frame["labelled_per_class"].map(np.asarray).to_numpy())
+        frame["rare_ratio"] = counts[:, rare].sum(axis=1) / counts.sum(axis=1)
+        agg = (
+            frame.groupby(["method", "round"], sort=False)
+            .agg(
+                n_labelled=("n_labelled", "mean"),
+                rare_ratio_mean=("rare_ratio", "mean"),
+                rare_ratio_std=("rare_ratio", "std"),
+                runs=("rare_ratio", "size"),
+            )
+            .reset_index()
+        )
+        agg.insert(0, "dataset", dataset)
+        agg.insert(1, "rare_classes", ",".join(str(c + 1) for c in rare))
+        parts.append(_plain(_order(agg, "method", methods).sort_values(["method", "round"])))
+    return pd.concat(parts, ignore_index=True)
+
+
+def class_scatter(rounds, dataset, methods, round_=None):
+    """Fig. 6: per method and class, the class's accuracy and the number of its samples in
+    the labelled set, at ``round_`` (default: each run's last round), mean over seeds."""
+    import pandas as pd
+
+    frame = select(rounds, [dataset], methods)
+    if round_ is None:
+        last = frame.groupby(["method", "seed"])["round"].transform("max")
+        frame = frame[frame["round"] == last]
+    else:
+        frame = frame[frame["round"] == round_]
+    rows = []
+    for _, row in frame.iterrows():
+        names = list(row["class_names"])
+        for c, (acc, n) in enumerate(
+            zip(row["per_class_accuracy"], row["labelled_per_class"], strict=True)
+        ):
+            rows.append(
+                {
+                    "method": row["method"],
+                    "seed": row["seed"],
+                    "round": row["round"],
+                    "class_index": c,
+                    "class_name": names[c],
+                    "accuracy": acc,
+                    "labelled": n,
+                }
+            )
+    long = pd.DataFrame(rows)
+    out = (
+        long.groupby(["method", "class_index", "class_name"], sort=False)
+        .agg(
+            round=("round", "max"),
+            accuracy=("accuracy", "mean"),
+            labelled=("labelled", "mean"),
+            runs=("accuracy", "size"),
+        )
+        .reset_index()
+    )
+    out.insert(0, "dataset", dataset)
+    return _plain(_order(out, "method", methods).sort_values(["method", "class_index"]))

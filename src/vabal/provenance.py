@@ -1,0 +1,123 @@
+"""Which code and which config made a results table.
+
+Every table the pipeline writes (``rounds.parquet``, the data file beside each figure, the
+paper's tables) carries two columns: ``code_version`` (the package version and, in a git
+checkout, ``git describe --always --dirty``) and ``config_sha256`` (SHA-256 of the validated
+config, defaults filled, as canonical JSON). The run filters (``only_*``, ``skip_*``) and
+``results`` are left out of the hash: they choose what is computed and where it goes, not
+what a result is, so a partial rerun stamps the same hash as a full one.
+
+The values are computed inside the job that writes the table (from the config Snakemake
+hands it), not passed as rule parameters: a new commit or an edit elsewhere in the config
+does not make Snakemake redraw every figure, and a table keeps the stamp of the run that
+actually made it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+#: Config keys that select or place results without changing them.
+UNHASHED_KEYS = (
+    "results",
+    "only_datasets",
+    "only_methods",
+    "only_seeds",
+    "skip_datasets",
+    "skip_methods",
+    "skip_seeds",
+)
+COLUMNS = ("code_version", "config_sha256")
+
+
+@functools.cache
+def code_version() -> str:
+    """``<package version>`` or ``<package version>+g<git describe>`` in a git checkout."""
+    from vabal import __version__
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    described = proc.stdout.strip()
+    return f"{__version__}+git.{described}" if proc.returncode == 0 and described else __version__
+
+
+def canonical_config(config: dict) -> dict:
+    """The part of a config that determines results (see :data:`UNHASHED_KEYS`)."""
+    return {k: v for k, v in config.items() if k not in UNHASHED_KEYS}
+
+
+def config_sha256(config: dict) -> str:
+    text = json.dumps(canonical_config(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stamp(config: dict | None) -> dict:
+    """``{"code_version": ..., "config_sha256": ...}`` for ``config`` (None: hash unknown)."""
+    return {
+        "code_version": code_version(),
+        "config_sha256": config_sha256(config) if config is not None else "",
+    }
+
+
+def add_columns(frame, prov: dict | None):
+    """``frame`` with the provenance columns appended (a copy)."""
+    frame = frame.copy()
+    for key in COLUMNS:
+        frame[key] = (prov or {}).get(key, "")
+    return frame
+
+
+def write_page(page, sidecar, config: dict, prov: dict) -> None:
+    """The provenance of a results folder: an HTML page for the report (code version,
+    config hash, run filters, the config itself) and the same as JSON."""
+    import html
+
+    import yaml
+
+    from vabal import config as cfg
+    from vabal import io
+
+    filters = {k: config[k] for k in UNHASHED_KEYS if k != "results" and config.get(k)}
+    runs = list(cfg.runs(config))
+    info = {
+        **prov,
+        "results": config.get("results"),
+        "filters": filters,
+        "runs_selected": len(runs),
+        "runs_in_config": sum(1 for _ in cfg.runs(config, filtered=False)),
+        "config": canonical_config(config),
+    }
+    io.write_json(sidecar, info)
+    text = yaml.safe_dump(info["config"], sort_keys=False, allow_unicode=True)
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td><code>{html.escape(str(v))}</code></td></tr>"
+        for k, v in [
+            ("code version", prov["code_version"]),
+            ("config sha256", prov["config_sha256"]),
+            ("run filters", filters or "none"),
+            ("runs selected / in config", f"{info['runs_selected']} / {info['runs_in_config']}"),
+        ]
+    )
+    page_text = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><style>"
+        "body{font-family:sans-serif;font-size:13px}th{text-align:left;padding-right:12px}"
+        "</style></head><body><h3>Provenance of the per-round table</h3>"
+        f"<table>{rows}</table><p>Every table (rounds.parquet, each figure's data file, "
+        "the paper's tables) records the code version and config hash of the job that "
+        "wrote it in its columns code_version and config_sha256.</p>"
+        f"<h4>Config (hashed part)</h4><pre>{html.escape(text)}</pre></body></html>\n"
+    )
+    with io.atomic_path(page) as tmp:
+        tmp.write_text(page_text)

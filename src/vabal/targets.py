@@ -1,0 +1,448 @@
+"""The paper's figures and tables as workflow targets.
+
+Every figure and table of the paper is one target (``fig3a`` ... ``fig23``, ``table1``,
+``table2``) with a fixed *kind* (how it is drawn) and a config entry (what it draws): the
+datasets and methods whose runs it uses, and the few settings of its kind::
+
+    figures:
+      fig3b: {datasets: [cifar10_plus1, cifar10_plus5, cifar10_plus10], methods: [random, vabal]}
+      fig7b: {datasets: [cifar10_plus1], methods: [random], sweep: [vabal, vabal_lambda1e-2]}
+    tables:
+      table1: {datasets: [cifar10_val], methods: [vabal_no_prior, vabal]}
+
+A target needs every round of every seed of each (dataset, method) it names, for the seeds
+that ``runs`` gives that pair; a run that several targets name has one path and is
+computed once. With run filters (``only_*``, ``skip_*``) a target is requested by
+``all_figures`` / ``all_tables`` / ``paper`` only when all of its runs are selected; asked
+for by name it computes what it is missing. Nothing here imports torch or pandas.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vabal import config as cfg
+from vabal.errors import ConfigError
+
+#: target -> kind. Kinds: curve (mean +- std over datasets and seeds), panels (one panel per
+#: dataset), trials (one panel per seed of the highlighted method), top_images, class_scatter,
+#: rare_ratio, budget_summary, lambda_summary, sweep_panels (one panel per swept method),
+#: method_table.
+FIGURES = {
+    "fig3a": "curve",
+    "fig3b": "curve",
+    "fig3c": "curve",
+    "fig4a": "curve",
+    "fig4b": "curve",
+    "fig4c": "curve",
+    "fig5": "top_images",
+    "fig6": "class_scatter",
+    "fig7a": "budget_summary",
+    "fig7b": "lambda_summary",
+    "fig8": "curve",
+    "fig9": "rare_ratio",
+    "fig10": "panels",
+    "fig11": "sweep_panels",
+    "fig12": "panels",
+    "fig13": "panels",
+    **{f"fig{n}": "trials" for n in range(14, 24)},
+}
+TABLES = {"table1": "method_table", "table2": "method_table"}
+TARGETS = {**FIGURES, **TABLES}
+
+#: What the paper shows in each target (default plot titles; the report's captions say more).
+PAPER_TITLES = {
+    "fig3a": "Fig. 3(a): NEU",
+    "fig3b": "Fig. 3(b): dominant CIFAR-10 (mean of +[1], +[5], +[10])",
+    "fig3c": "Fig. 3(c): CIFAR-100+[45:55]",
+    "fig4a": "Fig. 4(a): rare CIFAR-10 (mean of -[1], -[5], -[10])",
+    "fig4b": "Fig. 4(b): CIFAR-10",
+    "fig4c": "Fig. 4(c): CIFAR-100",
+    "fig5": "Fig. 5: top samples on CIFAR-10+[1]",
+    "fig6": "Fig. 6: class-wise accuracy vs class-wise samples",
+    "fig7a": "Fig. 7(a): budget sweep on dominant CIFAR-10",
+    "fig7b": "Fig. 7(b): lambda sweep on dominant CIFAR-10",
+    "fig8": "Fig. 8: CIFAR-10+[1] with ResNet-34",
+    "fig9": "Fig. 9: share of rare classes in the labelled set",
+    "fig10": "Fig. 10: budget sweep, full results",
+    "fig11": "Fig. 11: lambda sweep including lambda = 0",
+    "fig12": "Fig. 12: dominant variants of CIFAR-10",
+    "fig13": "Fig. 13: rare variants of CIFAR-10",
+    "fig14": "Fig. 14: individual trials, NEU",
+    "fig15": "Fig. 15: individual trials, CIFAR-10+[1]",
+    "fig16": "Fig. 16: individual trials, CIFAR-10+[5]",
+    "fig17": "Fig. 17: individual trials, CIFAR-10+[10]",
+    "fig18": "Fig. 18: individual trials, CIFAR-100+[45:55]",
+    "fig19": "Fig. 19: individual trials, CIFAR-10-[1]",
+    "fig20": "Fig. 20: individual trials, CIFAR-10-[5]",
+    "fig21": "Fig. 21: individual trials, CIFAR-10-[10]",
+    "fig22": "Fig. 22: individual trials, CIFAR-10",
+    "fig23": "Fig. 23: individual trials, CIFAR-100",
+    "table1": "Table 1: prior and difficulty terms on and off",
+    "table2": "Table 2: choices of w_n",
+}
+
+#: Keys of a target entry each kind reads (datasets and methods: all kinds but as noted).
+KIND_KEYS = {
+    "curve": {"title"},
+    "panels": {"title"},
+    "trials": {"title", "highlight"},
+    "top_images": {"title", "seed", "round", "images"},
+    "class_scatter": {"title", "round"},
+    "rare_ratio": {"title"},
+    "budget_summary": {"title"},
+    "lambda_summary": {"title", "sweep"},
+    "sweep_panels": {"title", "sweep"},
+    "method_table": {"title"},
+}
+SINGLE_DATASET = {"trials", "top_images", "class_scatter"}
+METHOD_LABELS = {
+    "random": "Random",
+    "vabal": "VaB-AL",
+    "bald": "MC-Dropout (BALD)",
+    "coreset": "Core-set",
+    "vaal": "VAAL",
+}
+
+
+def section(name: str) -> str:
+    return "tables" if name in TABLES else "figures"
+
+
+def configured(config: dict) -> list[str]:
+    """Targets the config has an entry for, in the paper's order."""
+    return [t for t in TARGETS if t in config.get(section(t), {})]
+
+
+def entry(config: dict, name: str) -> dict:
+    if name not in TARGETS:
+        raise ConfigError(f"unknown target {name!r} (known: {', '.join(TARGETS)})")
+    found = config.get(section(name), {}).get(name)
+    if found is None:
+        raise ConfigError(
+            f"config error at {section(name)}.{name}: target {name} is not configured "
+            f"(give it datasets and methods in the config's {section(name)} section)"
+        )
+    return found
+
+
+# ----------------------------------------------------------------------------- runs
+def run_seeds(config: dict, filtered: bool = False) -> dict[tuple[str, str], list[int]]:
+    """(dataset, method) -> sorted seeds that ``runs`` computes (filters applied or not)."""
+    out: dict[tuple[str, str], set] = {}
+    for d, m, s in cfg.runs(config, filtered=filtered):
+        out.setdefault((d, m), set()).add(s)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def methods_of(config: dict, name: str) -> list[str]:
+    """Every method a target draws: its ``methods`` then its ``sweep`` (no repeats)."""
+    e = entry(config, name)
+    return list(dict.fromkeys([*e.get("methods", []), *e.get("sweep", [])]))
+
+
+def target_runs(config: dict, name: str) -> list[tuple[str, str, int]]:
+    """Every (dataset, method, seed) a target needs, independent of the run filters."""
+    seeds = run_seeds(config)
+    e = entry(config, name)
+    methods = methods_of(config, name)
+    if TARGETS[name] == "top_images":  # one run per method: the seed it shows
+        return [(d, m, e.get("seed", 0)) for d in e["datasets"] for m in methods]
+    return [(d, m, s) for d in e["datasets"] for m in methods for s in seeds[(d, m)]]
+
+
+def requested(config: dict, names=None) -> list[str]:
+    """Configured targets (of ``names``) whose runs are all selected by the run filters."""
+    selected = set(cfg.runs(config))
+    names = configured(config) if names is None else [n for n in names if n in configured(config)]
+    return [n for n in names if set(target_runs(config, n)) <= selected]
+
+
+def round_file(config: dict, d: str, m: str, s: int, r: int, filename: str) -> str:
+    from vabal.workflow import ROUND
+
+    return str(
+        Path(config["results"]) / ROUND.format(dataset=d, method=m, seed=s, round=r) / filename
+    )
+
+
+def metrics_inputs(config: dict, name: str) -> list[str]:
+    """metrics.json of every round of every run the target needs."""
+    return [
+        round_file(config, d, m, s, r, "metrics.json")
+        for d, m, s in target_runs(config, name)
+        for r in range(config["datasets"][d]["rounds"])
+    ]
+
+
+def inputs(config: dict, name: str) -> dict:
+    """The input files of a target's rule, by name: the metrics.json of its rounds; for
+    Fig. 5 the selections and classifiers of the round it shows and the images."""
+    if TARGETS[name] != "top_images":
+        return {"metrics": metrics_inputs(config, name)}
+    spec = target_spec(config, name)
+    d, s, r = spec["datasets"][0], spec["seed"], spec["round"]
+    src = Path(config["results"]) / "data" / config["datasets"][d]["source"]
+    return {
+        "selection": [round_file(config, d, m, s, r, "selection.parquet") for m in spec["methods"]],
+        "classifier": [round_file(config, d, m, s, r, "classifier.pt") for m in spec["methods"]],
+        "images": str(src / "images.npy"),
+        "samples": str(src / "samples.parquet"),
+        "meta": str(src / "meta.json"),
+    }
+
+
+def input_function(config: dict, name: str):
+    """A Snakemake input function for target ``name`` (errors surface as one message)."""
+
+    def _inputs(wildcards):
+        return inputs(config, name)
+
+    return _inputs
+
+
+def outputs(config: dict, name: str) -> dict[str, str]:
+    base = Path(config["results"]) / section(name) / name
+    if name in TABLES:
+        return {ext: f"{base}.{ext}" for ext in ("csv", "md", "tex", "html")}
+    return {"figure": f"{base}.png", "data": f"{base}.csv"}
+
+
+def requested_files(config: dict, names=None) -> list[str]:
+    """The outputs of the requested targets (of ``names``), and the ``metrics.json`` of every
+    round they draw: listing those makes a deleted run count as missing (Snakemake does not
+    recompute a missing intermediate file whose consumers are up to date), so that
+    ``snakemake paper`` recomputes it and then redraws the targets that draw it."""
+    names = requested(config, names)
+    files = [f for n in names for f in outputs(config, n).values()]
+    runs = sorted({f for n in names for f in metrics_inputs(config, n)})
+    return files + runs
+
+
+# ----------------------------------------------------------------------------- specs
+def method_label(config: dict, method: str) -> str:
+    """A legend label: the method's name in the paper, and for a VaB-AL variant the setting
+    that makes it one (prior or difficulty off, lambda, w_n); other parameters (epochs, Monte
+    Carlo samples) do not change what the method is and are left out."""
+    from vabal.methods import REGISTRY
+
+    m = config["methods"][method]
+    defaults = REGISTRY[m["kind"]].params
+    label = METHOD_LABELS.get(m["kind"], m["kind"])
+    changed = []
+    for key, text in (
+        ("prior", lambda v: "no prior"),
+        ("difficulty", lambda v: "no difficulty"),
+        ("lambda", lambda v: f"λ={v:g}"),
+        ("w_type", lambda v: {"abs": "|z|", "sigmoid": "sigmoid(z)", "z2": "z²"}[v]),
+    ):
+        if m["kind"] == "vabal" and key in m and m[key] != defaults[key]:
+            changed.append(text(m[key]))
+    return f"{label} ({', '.join(changed)})" if changed else label
+
+
+def target_spec(config: dict, name: str) -> dict:
+    """Everything a target's job needs beyond its input files (the rule's params)."""
+    from vabal.methods import REGISTRY
+
+    e = entry(config, name)
+    kind = TARGETS[name]
+    methods = methods_of(config, name)
+    spec = {
+        "name": name,
+        "kind": kind,
+        "title": e.get("title") or f"{PAPER_TITLES[name]} ({', '.join(e['datasets'])})",
+        "datasets": list(e["datasets"]),
+        "methods": list(e.get("methods", [])),
+        "labels": {m: method_label(config, m) for m in methods},
+        "colors": {m: list(config["methods"]).index(m) for m in methods},
+        "rounds": {d: config["datasets"][d]["rounds"] for d in e["datasets"]},
+    }
+    if kind in ("lambda_summary", "sweep_panels"):
+        spec["sweep"] = list(e["sweep"])
+        spec["lambdas"] = {
+            m: REGISTRY["vabal"].resolve(config["methods"][m])["lambda"] for m in e["sweep"]
+        }
+    if kind == "budget_summary":
+        spec["budgets"] = {d: config["datasets"][d]["budget"] for d in e["datasets"]}
+    if kind in ("rare_ratio", "top_images"):
+        spec["imbalance"] = {d: config["datasets"][d].get("imbalance") for d in e["datasets"]}
+    if kind == "panels":
+        spec["panel_titles"] = {d: _dataset_title(config, d) for d in e["datasets"]}
+    if kind == "trials":
+        spec["highlight"] = e.get("highlight") or _first_vabal(config, name, spec["methods"])
+    if kind == "top_images":
+        spec["seed"] = int(e.get("seed", 0))
+        spec["round"] = int(e.get("round", 0))
+        spec["images"] = int(e.get("images", 10))
+    if kind == "class_scatter":
+        spec["round"] = e.get("round")  # None: the last round
+    if kind == "method_table":
+        spec["params"] = {
+            m: {
+                k: REGISTRY["vabal"].resolve(config["methods"][m])[k]
+                for k in ("prior", "difficulty", "w_type", "lambda")
+            }
+            for m in spec["methods"]
+        }
+        spec["evaluated_on"] = {d: config["datasets"][d]["evaluate_on"] for d in e["datasets"]}
+    return spec
+
+
+def _dataset_title(config: dict, d: str) -> str:
+    return f"{d} (budget {config['datasets'][d]['budget']})"
+
+
+def _first_vabal(config: dict, name: str, methods: list[str]) -> str:
+    for m in methods:
+        if config["methods"][m]["kind"] == "vabal":
+            return m
+    raise ConfigError(
+        f"config error at figures.{name}: no VaB-AL method among its methods to show trial by "
+        f"trial; set highlight: <method>"
+    )
+
+
+# ----------------------------------------------------------------------------- checks
+def check(config: dict) -> None:
+    """Check every target entry against its kind and the runs; raise one ConfigError."""
+    seeds = run_seeds(config)
+    for name in configured(config):
+        where = f"{section(name)}.{name}"
+        e = config[section(name)][name]
+        kind = TARGETS[name]
+        extra = sorted(set(e) - {"datasets", "methods"} - KIND_KEYS[kind])
+        if extra:
+            raise ConfigError(
+                f"config error at {where}: key(s) {extra} are not used by a {kind} target "
+                f"(it reads: datasets, methods, {', '.join(sorted(KIND_KEYS[kind]))})"
+            )
+        for key in ("datasets", "methods", "sweep"):
+            for n in e.get(key, []):
+                known = config["datasets"] if key == "datasets" else config["methods"]
+                if n not in known:
+                    raise ConfigError(
+                        f"config error at {where}.{key}: unknown name {n!r} "
+                        f"(defined: {', '.join(known)})"
+                    )
+        if not e.get("methods") and kind not in ("lambda_summary", "sweep_panels"):
+            raise ConfigError(f"config error at {where}: methods is missing or empty")
+        if kind in SINGLE_DATASET and len(e["datasets"]) != 1:
+            raise ConfigError(
+                f"config error at {where}.datasets: a {kind} target shows one dataset, "
+                f"got {len(e['datasets'])}"
+            )
+        if kind in ("lambda_summary", "sweep_panels"):
+            if not e.get("sweep"):
+                raise ConfigError(f"config error at {where}: sweep (the VaB-AL methods) is missing")
+            _check_vabal(config, e["sweep"], f"{where}.sweep")
+        if kind == "method_table":
+            _check_vabal(config, e["methods"], f"{where}.methods")
+        if kind == "trials" and "highlight" in e and e["highlight"] not in e["methods"]:
+            raise ConfigError(
+                f"config error at {where}.highlight: {e['highlight']!r} is not one of its methods"
+            )
+        if kind == "trials" and "highlight" not in e:
+            _first_vabal(config, name, e["methods"])
+        for d in e["datasets"]:
+            for m in methods_of(config, name):
+                if (d, m) not in seeds:
+                    raise ConfigError(
+                        f"config error at {where}: no entry of runs computes dataset {d!r} with "
+                        f"method {m!r}; add it to runs"
+                    )
+        if kind == "top_images":
+            _check_top_images(config, e, where, seeds)
+        if kind == "class_scatter" and e.get("round") is not None:
+            _check_round(config, e["datasets"][0], e["round"], f"{where}.round", last_ok=True)
+        if kind == "rare_ratio":
+            for d in e["datasets"]:
+                _check_has_rare(config, d, f"{where}.datasets")
+
+
+def _check_vabal(config: dict, methods, where: str) -> None:
+    for m in methods:
+        if config["methods"][m]["kind"] != "vabal":
+            raise ConfigError(
+                f"config error at {where}: {m!r} is a {config['methods'][m]['kind']} method; "
+                f"this target compares VaB-AL variants"
+            )
+
+
+def _check_round(config, d, r, where, last_ok):
+    rounds = config["datasets"][d]["rounds"]
+    top = rounds - 1 if last_ok else rounds - 2
+    if not isinstance(r, int) or not 0 <= r <= top:
+        what = "rounds" if last_ok else "rounds with a selection (all but the last)"
+        raise ConfigError(
+            f"config error at {where}: {r!r} is not one of the {what} of {d!r} (0..{top})"
+        )
+
+
+def _check_top_images(config, e, where, seeds) -> None:
+    d = e["datasets"][0]
+    _check_round(config, d, e.get("round", 0), f"{where}.round", last_ok=False)
+    seed = e.get("seed", 0)
+    for m in e["methods"]:
+        if seed not in seeds[(d, m)]:
+            raise ConfigError(
+                f"config error at {where}.seed: runs compute {d!r} with {m!r} for seeds "
+                f"{seeds[(d, m)]}, not {seed}"
+            )
+    if e.get("images", 10) < 1:
+        raise ConfigError(f"config error at {where}.images: must be at least 1")
+
+
+def _check_has_rare(config: dict, d: str, where: str) -> None:
+    from vabal.analysis import class_roles
+
+    ds = config["datasets"][d]
+    counts = cfg.class_counts(config, ds["source"])
+    if counts is None:  # unknown until the source is prepared: checked when drawn
+        return
+    _, rare = class_roles(ds.get("imbalance"), len(counts))
+    if not rare:
+        raise ConfigError(
+            f"config error at {where}: dataset {d!r} has no rare classes (no imbalance variant)"
+        )
+
+
+# ----------------------------------------------------------------------------- docs
+def describe(config: dict) -> str:
+    """A Markdown table: which runs feed each target, and which targets share runs."""
+    lines = [
+        "| target | kind | datasets | methods | seeds | runs | rounds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in configured(config):
+        e = entry(config, name)
+        runs = target_runs(config, name)
+        seeds = sorted({s for _, _, s in runs})
+        n_rounds = sum(config["datasets"][d]["rounds"] for d, _, _ in runs)
+        lines.append(
+            f"| {name} | {TARGETS[name]} | {', '.join(e['datasets'])} | "
+            f"{', '.join(methods_of(config, name))} | {', '.join(map(str, seeds))} | "
+            f"{len(runs)} | {n_rounds} |"
+        )
+    uses = [r for n in configured(config) for r in target_runs(config, n)]
+    used = set(uses)
+    total = list(cfg.runs(config, filtered=False))
+    n_rounds = sum(config["datasets"][d]["rounds"] for d, _, _ in total)
+    lines += [
+        "",
+        f"{len(used)} distinct runs feed the targets ({len(uses)} uses); the config computes "
+        f"{len(total)} runs, {n_rounds} rounds.",
+    ]
+    unused = sorted(set(total) - used)
+    if unused:
+        lines.append(f"{len(unused)} computed runs feed no target.")
+    return "\n".join(lines) + "\n"
+
+
+def spec_function(config: dict, name: str):
+    """A Snakemake params function giving target ``name``'s spec."""
+
+    def _spec(wildcards):
+        return target_spec(config, name)
+
+    return _spec

@@ -1,0 +1,353 @@
+"""Every figure and table target through Snakemake: a reduced quickstart in a temporary
+folder (digits, two rounds, a tiny classifier), its outputs against the per-round table,
+partial reruns, the report; and the dry run of the paper's whole grid."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, SHARED_DATASETS, cifar100_standin, run_snakemake, standin_sources_arg
+
+from vabal import targets
+
+pytestmark = pytest.mark.slow
+
+VABAL = {"kind": "vabal", "epochs": 1, "mc_samples": 2}
+#: The quickstart's structure with the fewest runs that still draw every target.
+REDUCED = {
+    "results": "results",
+    "seeds": [0, 1],
+    "training": {
+        "classifier": "resnet18",
+        "width": 4,
+        "epochs": 2,
+        "batch_size": 32,
+        "lr": 0.05,
+        "lr_milestones": [2],
+        "augment": {"crop_padding": 1, "hflip": False},
+    },
+    "sources": {"digits": {"kind": "digits"}},
+    "datasets": {
+        "d": {"source": "digits", "imbalance": "+[1]", "budget": 20, "rounds": 2},
+        "d_b10": {"source": "digits", "imbalance": "+[1]", "budget": 10, "rounds": 2},
+        "d_val": {
+            "source": "digits",
+            "imbalance": "+[1]",
+            "budget": 20,
+            "rounds": 2,
+            "val_fraction": 0.2,
+            "evaluate_on": "val",
+        },
+    },
+    "methods": {
+        "random": {"kind": "random"},
+        "vabal": VABAL,
+        "vabal_lambda0": {**VABAL, "lambda": 0},
+        "vabal_no_prior": {**VABAL, "prior": False},
+        "vabal_abs": {**VABAL, "w_type": "abs"},
+    },
+    "runs": [
+        {"datasets": ["d"], "methods": ["random"]},
+        {"datasets": ["d"], "methods": ["vabal", "vabal_lambda0"], "seeds": [0]},
+        {"datasets": ["d_b10"], "methods": ["random"], "seeds": [0]},
+        {"datasets": ["d_val"], "methods": ["vabal", "vabal_no_prior", "vabal_abs"], "seeds": [0]},
+    ],
+    "figures": {
+        **{
+            f: {"datasets": ["d"], "methods": ["random", "vabal"]}
+            for f in ("fig3a", "fig3b", "fig3c", "fig4a", "fig4b", "fig4c", "fig6", "fig8")
+        },
+        **{f: {"datasets": ["d"], "methods": ["random", "vabal"]} for f in ("fig9", "fig12")},
+        "fig13": {"datasets": ["d"], "methods": ["random"]},
+        **{f"fig{n}": {"datasets": ["d"], "methods": ["random", "vabal"]} for n in range(14, 24)},
+        "fig5": {"datasets": ["d"], "methods": ["random", "vabal"], "images": 4},
+        "fig7a": {"datasets": ["d_b10", "d"], "methods": ["random"]},
+        "fig10": {"datasets": ["d_b10", "d"], "methods": ["random"]},
+        "fig7b": {"datasets": ["d"], "methods": ["random"], "sweep": ["vabal"]},
+        "fig11": {"datasets": ["d"], "methods": ["random"], "sweep": ["vabal_lambda0", "vabal"]},
+    },
+    "tables": {
+        "table1": {"datasets": ["d_val"], "methods": ["vabal_no_prior", "vabal"]},
+        "table2": {"datasets": ["d_val"], "methods": ["vabal_abs", "vabal"]},
+    },
+}
+
+
+def dry_run(workdir, config, targets_=("all",)) -> list[tuple[str, str]]:
+    """The jobs (rule, wildcards) a dry run in ``workdir`` with ``config`` would run."""
+    cfg_file = workdir / "config.yaml"
+    cfg_file.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", *targets_, "--snakefile", str(REPO / "Snakefile")]
+        + ["--directory", str(workdir), "--cores", "2", "--configfile", str(cfg_file)],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return jobs_of(proc.stdout)
+
+
+def jobs_of(out: str) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs = []
+    for block in re.split(r"\n(?=\s*\[[^\]]+\]\s*\n)", out):
+        rule = re.search(r"^\s*(?:local)?rule (\S+):", block, re.M)
+        if rule:
+            wc = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+            jobs.append((rule.group(1), wc.group(1) if wc else ""))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    """The reduced quickstart, run once."""
+    work = tmp_path_factory.mktemp("paper")
+    t0 = time.monotonic()
+    run_snakemake(work, REDUCED)
+    print(f"reduced quickstart: {time.monotonic() - t0:.0f} s")
+    return work
+
+
+def test_every_target_is_drawn(drawn):
+    from vabal import config as cfg
+
+    config = cfg.validate(copy.deepcopy(REDUCED))
+    assert targets.configured(config) == list(targets.TARGETS)
+    for name in targets.TARGETS:
+        for path in targets.outputs(config, name).values():
+            f = drawn / path
+            assert f.exists() and f.stat().st_size > 0, path
+            if f.suffix == ".png":
+                assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 5000
+    table1 = pd.read_csv(drawn / "results/tables/table1.csv")
+    assert table1["method"].tolist() == ["vabal_no_prior", "vabal"]
+    # the paper's numbers by row setting: (prior off, difficulty on), then both on
+    assert table1["paper CIFAR-10 avg"].tolist() == [82.68, 82.96]
+
+
+def test_figure_data_match_the_rounds_table(drawn):
+    rounds = pd.read_parquet(drawn / "results/tables/rounds.parquet")
+    fig = drawn / "results/figures"
+    # curves: mean / std over seeds per method and round
+    curve = pd.read_csv(fig / "fig3b.csv")
+    for _, row in curve.iterrows():
+        sel = rounds[
+            (rounds["dataset"] == "d")
+            & (rounds["method"] == row["method"])
+            & (rounds["round"] == row["round"])
+        ]
+        assert row["accuracy_mean"] == pytest.approx(sel["accuracy"].mean())
+        assert row["n_labelled"] == sel["n_labelled"].mean()
+        assert row["runs"] == len(sel)
+        if len(sel) > 1:
+            assert row["accuracy_std"] == pytest.approx(sel["accuracy"].std())
+    assert set(curve["method"]) == {"random", "vabal"}
+    # trials: the highlighted method's own seeds, unaveraged
+    trials = pd.read_csv(fig / "fig15.csv")
+    own = trials[trials["method"] == "vabal"].sort_values("round")
+    ref = rounds[(rounds["dataset"] == "d") & (rounds["method"] == "vabal")].sort_values("round")
+    assert own["accuracy_mean"].tolist() == pytest.approx(ref["accuracy"].tolist())
+    # budget sweep: avg over rounds and final, per budget
+    budget = pd.read_csv(fig / "fig7a.csv").set_index("budget")
+    for dataset, b in (("d_b10", 10), ("d", 20)):
+        runs = rounds[(rounds["dataset"] == dataset) & (rounds["method"] == "random")]
+        avg = runs.groupby("seed")["accuracy"].mean().mean()
+        final = runs[runs["round"] == runs["round"].max()]["accuracy"].mean()
+        assert budget.loc[b, "avg_mean"] == pytest.approx(avg)
+        assert budget.loc[b, "final_mean"] == pytest.approx(final)
+    # rare-class share from labelled_per_class (+[1]: every class but the first is rare)
+    ratio = pd.read_csv(fig / "fig9.csv")
+    for _, row in ratio.iterrows():
+        sel = rounds[
+            (rounds["dataset"] == "d")
+            & (rounds["method"] == row["method"])
+            & (rounds["round"] == row["round"])
+        ]
+        shares = sel["labelled_per_class"].map(lambda c: 1 - c[0] / sum(c))
+        assert row["rare_ratio_mean"] == pytest.approx(shares.mean())
+    # class scatter at the last round
+    scatter = pd.read_csv(fig / "fig6.csv")
+    last = rounds[(rounds["dataset"] == "d") & (rounds["round"] == 1)]
+    for _, row in scatter.iterrows():
+        sel = last[last["method"] == row["method"]]
+        c = row["class_index"]
+        assert row["labelled"] == pytest.approx(
+            sel["labelled_per_class"].map(lambda v, c=c: v[c]).mean()
+        )
+    # the λ sweep's values and the tables from the same rounds
+    lam = pd.read_csv(fig / "fig7b.csv").set_index("method")
+    assert lam.loc["vabal", "lambda"] == 0.005
+    table2 = pd.read_csv(drawn / "results/tables/table2.csv").set_index("method")
+    val = rounds[(rounds["dataset"] == "d_val") & (rounds["method"] == "vabal_abs")]
+    assert (val["evaluated_on"] == "val").all()
+    assert table2.loc["vabal_abs", "d_val avg"] == pytest.approx(100 * val["accuracy"].mean())
+    # fig. 5: the first round's top-ranked selection, with the classifier's predictions
+    top = pd.read_csv(fig / "fig5.csv")
+    sel = pd.read_parquet(drawn / "results/runs/d/vabal/seed0/round0/selection.parquet")
+    shown = top[top["method"] == "vabal"].sort_values("rank")
+    assert shown["sample_id"].tolist() == sel.sort_values("rank")["sample_id"].head(4).tolist()
+    assert (shown["dominant"] == (shown["label"] == 0)).all()
+    assert shown["predicted"].between(0, 9).all()
+
+
+def test_provenance_recorded(drawn):
+    rounds = pd.read_parquet(drawn / "results/tables/rounds.parquet")
+    assert rounds["code_version"].str.startswith("0.1.0").all()
+    assert rounds["config_sha256"].str.fullmatch(r"[0-9a-f]{64}").all()
+    sha = rounds["config_sha256"].iloc[0]
+    for path in ("results/tables/table1.csv", "results/figures/fig3a.csv"):
+        frame = pd.read_csv(drawn / path)
+        assert (frame["config_sha256"] == sha).all(), path
+    assert sha[:12] in (drawn / "results/tables/table1.md").read_text()
+    side = yaml.safe_load((drawn / "results/tables/rounds.provenance.json").read_text())
+    assert side["config_sha256"] == sha and side["config"]["datasets"]["d"]["budget"] == 20
+
+
+def test_rerun_of_one_seed_redraws_only_its_targets(drawn, tmp_path):
+    import shutil
+
+    run = drawn / "results/runs/d/random/seed1"
+    saved = tmp_path / "seed1"
+    shutil.copytree(run, saved)
+    shutil.rmtree(run)
+    try:
+        jobs = dry_run(drawn, REDUCED)
+        rounds_rules = {"label", "train_classifier", "evaluate", "select"}
+        ran = {rule for rule, _ in jobs}
+        assert ran - {"all", "collect_rounds"} - rounds_rules <= set(targets.TARGETS)
+        for rule, wc in jobs:
+            if rule in rounds_rules:
+                assert "dataset=d," in wc and "method=random" in wc and "seed=1" in wc, wc
+        assert sum(rule == "train_classifier" for rule, _ in jobs) == 2
+        # exactly the targets that draw (d, random, seed 1)
+        from vabal import config as cfg
+
+        config = cfg.validate(copy.deepcopy(REDUCED))
+        expected = {
+            n for n in targets.TARGETS if ("d", "random", 1) in targets.target_runs(config, n)
+        }
+        assert ran & set(targets.TARGETS) == expected
+        assert "fig5" not in expected and "table1" not in expected and "fig3a" in expected
+    finally:
+        shutil.copytree(saved, run)
+
+
+def test_filters_and_tables_train_nothing(drawn):
+    proc = run_snakemake(drawn, REDUCED, targets=["all"], extra=["-n"])
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    # a table regenerated from stored results: its own job only
+    for ext in ("csv", "md", "tex", "html"):
+        (drawn / f"results/tables/table1.{ext}").unlink()
+    assert sorted(rule for rule, _ in dry_run(drawn, REDUCED)) == ["all", "table1"]
+    run_snakemake(drawn, REDUCED, targets=["table1"])
+    assert (drawn / "results/tables/table1.csv").exists()
+    # filtered: only targets whose runs are all selected are requested
+    config = copy.deepcopy(REDUCED)
+    config["only_seeds"] = [0]
+    for f in ("fig3a", "fig5"):
+        (drawn / f"results/figures/{f}.png").unlink()
+    rules = {rule for rule, _ in dry_run(drawn, config, ["paper"])}
+    assert "fig5" in rules and "fig3a" not in rules  # fig3a also draws seed 1
+    run_snakemake(drawn, REDUCED, targets=["fig3a", "fig5"])
+
+
+def test_report_holds_every_target(drawn):
+    report = drawn / "report.html"
+    proc = run_snakemake(drawn, REDUCED, targets=["all"], extra=["--report", str(report)])
+    assert report.exists(), proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "(ERROR/" not in proc.stderr, proc.stderr[-2000:]  # every caption renders
+    text = report.read_text(errors="replace")
+    for name in targets.TARGETS:
+        assert f"{name}.png" in text or f"{name}.html" in text, name
+    assert "Fig. 3(b)" in text and "provenance.html" in text
+
+
+def test_paper_dag_dry_run(tmp_path):
+    """`snakemake -n paper` with config.yaml: the whole paper's DAG, CIFAR-10 and NEU from
+    ../shared/datasets, CIFAR-100 from a synthetic stand-in of the official archive."""
+    for name in ("cifar10-jpeg-q75.tar.xz", "neu-cls-64.tar.xz"):
+        if not (SHARED_DATASETS / name).exists():
+            pytest.skip(f"{SHARED_DATASETS / name} not found")
+    archive = cifar100_standin(tmp_path)
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "paper",
+            "--cores",
+            "1",
+            "--nolock",
+            "--quiet",
+            "rules",
+            "--configfile",
+            str(REPO / "config.yaml"),
+            "--config",
+            f"results={tmp_path / 'results'}",
+            standin_sources_arg(archive),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.monotonic() - t0
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w[\w-]*)\s+(\d+)$", out, re.M)}
+    print(f"paper DAG: {counts['total']} jobs, dry run {seconds:.1f} s")
+    for name in targets.TARGETS:
+        assert counts[name] == 1, name
+    # 255 runs: 13 datasets x 5 methods, 4 lambdas, 4 + 2 table variants, x 3 seeds
+    assert counts["train_classifier"] == counts["evaluate"] == counts["label"] == 1485
+    assert counts["prepare_source"] == 3 and counts["collect_rounds"] == 1
+    assert counts["make_split"] == 17 * 3
+
+
+def test_quickstart_draws_every_target(tmp_path):
+    """The quickstart's DAG asks for every figure and table and all five methods."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "all",
+            "--cores",
+            "2",
+            "--nolock",
+            "--configfile",
+            str(REPO / "configs/quickstart.yaml"),
+            "--config",
+            f"results={tmp_path / 'results'}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    rules = {rule for rule, _ in jobs_of(proc.stdout)}
+    assert set(targets.TARGETS) <= rules
+    methods = set(re.findall(r"method=([\w-]+)", proc.stdout))
+    assert {"random", "vabal", "bald", "coreset", "vaal"} <= methods
+
+
+def test_same_numbers_from_a_second_drawing(drawn, tmp_path):
+    """Redrawing a figure from the stored rounds reproduces its data file exactly."""
+    before = pd.read_csv(drawn / "results/figures/fig12.csv")
+    (drawn / "results/figures/fig12.png").unlink()
+    run_snakemake(drawn, REDUCED, targets=["fig12"])
+    after = pd.read_csv(drawn / "results/figures/fig12.csv")
+    pd.testing.assert_frame_equal(before, after)
+    assert np.isfinite(after["accuracy_mean"]).all()
