@@ -275,7 +275,9 @@ def train_classifier(
     log line.
     """
     device = resolve_device(recipe["device"])
-    torch.use_deterministic_algorithms(recipe["deterministic"], warn_only=True)
+    if recipe["deterministic"] != torch.are_deterministic_algorithms_enabled():
+        # only when it changes: the call imports torch._dynamo (about 2 s per job)
+        torch.use_deterministic_algorithms(recipe["deterministic"], warn_only=True)
     fast = use_fast_path(recipe, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not recipe["deterministic"]
