@@ -366,3 +366,16 @@ def test_provenance_stamp():
     assert provenance.config_sha256(other) != stamp["config_sha256"]
     frame = provenance.add_columns(pd.DataFrame({"a": [1, 2]}), stamp)
     assert frame["config_sha256"].tolist() == [stamp["config_sha256"]] * 2
+
+
+def test_rounds_table_schema_lists_provenance(tmp_path):
+    from vabal import io
+
+    frame = rounds_table({("a", "random", 0): [0.1, 0.2]})
+    io.write_parquet(tmp_path / "plain.parquet", frame)
+    io.read_table(tmp_path / "plain.parquet", "rounds")  # optional columns may be absent
+    stamped = provenance.add_columns(frame, {"code_version": "v", "config_sha256": "h"})
+    io.write_parquet(tmp_path / "stamped.parquet", stamped)
+    assert io.read_table(tmp_path / "stamped.parquet", "rounds")["code_version"].eq("v").all()
+    spec = io.table_schema("rounds")["columns"]
+    assert spec["code_version"]["optional"] and spec["config_sha256"]["optional"]

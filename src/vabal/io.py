@@ -173,8 +173,10 @@ def _table_schemas() -> dict:
 def read_table(path: str | os.PathLike, name: str):
     """Read a Parquet table and check it against its schema (columns and their kinds)."""
     spec = table_schema(name)["columns"]
-    frame = read_parquet(path, list(spec))
+    frame = read_parquet(path, [c for c, info in spec.items() if not info.get("optional")])
     for column, info in spec.items():
+        if column not in frame:  # an optional column
+            continue
         if len(frame) and not _DTYPE_CHECKS[info["dtype"]](frame[column]):
             raise DataError(
                 f"{path}: column {column!r} has dtype {frame[column].dtype}, "
