@@ -79,7 +79,9 @@ class Report:
         more = "".join(f"  {k} {_fmt(v)}" for k, v in extra.items())
         print(f"[{section}] {name}: {shown} {unit}{more}", flush=True)
         if self.json_path:
-            Path(self.json_path).write_text(json.dumps(self.rows, indent=1))
+            from vabal import io
+
+            io.write_json(self.json_path, self.rows)
 
 
 def _fmt(v) -> str:
