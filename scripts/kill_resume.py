@@ -68,7 +68,9 @@ def reduced_quickstart(figures: bool = True) -> dict:
         {"datasets": ["digits_plus1"], "methods": ["random", "vabal"]},
         {"datasets": ["digits"], "methods": ["random"]},
     ]
-    config["figures"] = {"digits_dominant": config["figures"]["digits_dominant"]} if figures else {}
+    fig = {"datasets": ["digits_plus1"], "methods": ["random", "vabal"]}
+    config["figures"] = {"fig3b": fig} if figures else {}
+    config["tables"] = {}
     return config
 
 
