@@ -239,6 +239,19 @@ def test_training_is_deterministic_on_cpu():
     assert [h["loss"] for h in ha] == [h["loss"] for h in hb]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_graphed_vae_training_follows_the_eager_one():
+    cuda = torch.device("cuda")
+    taps, y = mixture(200)  # 200 = 3 full batches of 64 and a last one of 8: two graphs
+    params = {**DEFAULTS, "epochs": 3, "lr": 1e-3}
+    a, ha, _ = vae.train_vae(taps, y, 3, params, cuda, init_seed=7, batch_seed=8, fast=False)
+    b, hb, _ = vae.train_vae(taps, y, 3, params, cuda, init_seed=7, batch_seed=8, fast=True)
+    np.testing.assert_allclose([h["loss"] for h in ha], [h["loss"] for h in hb], rtol=1e-4)
+    assert [h["agreement"] for h in ha] == [h["agreement"] for h in hb]
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(v, b.state_dict()[k], rtol=1e-3, atol=1e-5)
+
+
 # ----------------------------------------------------------------------------- the method
 def synthetic_round(tmp_path: Path, n_labelled=30, n_unlabelled=120, k=3):
     """A RoundContext over mixture features, as the extract_features step would write them."""

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from vabal import io, seeding
+from vabal.graphs import GraphedStep, optimizer_state
 from vabal.models import CifarResNet, build_classifier
 
 log = logging.getLogger(__name__)
@@ -164,19 +165,16 @@ class GraphSafeSGD:
 class TrainStep:
     """One optimisation step on a batch of uint8 images; loss and hits summed on the device.
 
-    The plain path runs eagerly with ``torch.optim.SGD``. The fast path (CUDA only) records
-    the whole step (normalisation, forward under autocast, backward, the SGD update and the
-    running sums) once per batch size as a CUDA graph and replays it, so a step costs two
-    copies and one launch instead of several hundred kernel launches. Recording runs a few
-    warm-up steps, whose effect on the weights, buffers and momentum is undone.
+    The plain path runs eagerly with ``torch.optim.SGD``. The fast path uses
+    :class:`GraphSafeSGD` and, on CUDA, records the whole step (normalisation, forward under
+    autocast, backward, the SGD update and the running sums) once per batch size as a CUDA
+    graph (:class:`vabal.graphs.GraphedStep`), so a step costs two copies and one launch
+    instead of several hundred kernel launches.
     """
-
-    WARMUP = 3
 
     def __init__(self, model, data: DeviceImages, recipe: dict, dtype, fast: bool):
         self.model, self.data, self.dtype, self.fast = model, data, dtype, fast
         self.device = data.data.device
-        self.graphed = fast and self.device.type == "cuda"  # on a CPU: the same step, eager
         self.forward = model
         if recipe.get("compile"):
             self.forward = torch.compile(model)
@@ -193,7 +191,18 @@ class TrainStep:
             )
         self.loss_sum = torch.zeros((), device=self.device)
         self.hits = torch.zeros((), device=self.device, dtype=torch.long)
-        self.graphs: dict[int, tuple] = {}
+        # on a CPU the fast path is the same step, eager
+        self.step = GraphedStep(
+            self._compute,
+            self._state,
+            self.optimizer.zero_grad,
+            graphed=fast and self.device.type == "cuda",
+        )
+
+    def _state(self) -> list[torch.Tensor]:
+        bufs = self.optimizer.bufs if self.fast else optimizer_state(self.optimizer)
+        model = [*self.model.parameters(), *self.model.buffers()]
+        return [*model, *bufs, self.loss_sum, self.hits]
 
     def set_lr(self, lr: float) -> None:
         if self.fast:
@@ -216,38 +225,7 @@ class TrainStep:
         self.hits.add_((logits.argmax(1) == y).sum())
 
     def __call__(self, x_u8: torch.Tensor, y: torch.Tensor) -> None:
-        if not self.graphed:
-            self._compute(x_u8, y)
-            return
-        if len(y) not in self.graphs:
-            self.graphs[len(y)] = self._record(x_u8, y)
-        graph, static_x, static_y = self.graphs[len(y)]
-        static_x.copy_(x_u8)
-        static_y.copy_(y)
-        graph.replay()
-
-    def _record(self, x_u8: torch.Tensor, y: torch.Tensor):
-        static_x, static_y = x_u8.clone(), y.clone()
-        saved = {k: v.clone() for k, v in self.model.state_dict().items()}
-        bufs = [b.clone() for b in self.optimizer.bufs]
-        sums = self.loss_sum.clone(), self.hits.clone()
-        stream = torch.cuda.Stream(self.device)
-        stream.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(stream):
-            for _ in range(self.WARMUP):
-                self._compute(static_x, static_y)
-        torch.cuda.current_stream(self.device).wait_stream(stream)
-        with torch.no_grad():  # undo the warm-up: same tensors, original values
-            self.model.load_state_dict(saved)
-            for b, s in zip(self.optimizer.bufs, bufs, strict=True):
-                b.copy_(s)
-            self.loss_sum.copy_(sums[0])
-            self.hits.copy_(sums[1])
-        self.optimizer.zero_grad()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._compute(static_x, static_y)
-        return graph, static_x, static_y
+        self.step(x_u8, y)
 
 
 def use_fast_path(recipe: dict, device: torch.device) -> bool:

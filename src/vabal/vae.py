@@ -156,6 +156,11 @@ def sample_latent(
     """``z ~ q(z|x)`` by reparameterisation: (B, L) for ``draws=None``, else (draws, B, L)."""
     shape = mu.shape if draws is None else (draws, *mu.shape)
     eps = torch.randn(shape, device=mu.device, dtype=mu.dtype, generator=generator)
+    return reparameterise(mu, logvar, eps)
+
+
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """``z = mu + eps * sigma`` for standard normal noise ``eps`` (the reparameterisation)."""
     return mu + eps * torch.exp(0.5 * logvar)
 
 
@@ -335,10 +340,18 @@ def train_vae(
     device: torch.device,
     init_seed: int,
     batch_seed: int,
+    fast: bool = False,
 ) -> tuple[VaBALVAE, list[dict], float]:
     """Train the VAE on ``taps`` (the unlabelled pool) with ``targets`` (the classifier's
     predictions) by Eq. 10 and Adam; returns the model, one record per epoch and seconds.
+
+    Each epoch draws its permutation and the reparameterisation noise of every sample up
+    front, so a step is a pure function of its batch. ``fast`` on CUDA replays each step as
+    a recorded CUDA graph (:class:`vabal.graphs.GraphedStep`, Adam with ``capturable``);
+    the step is launch-bound at batch 64, and the graph makes it one launch.
     """
+    from vabal.graphs import GraphedStep, optimizer_state
+
     taps = [t.to(device=device, dtype=torch.float32) for t in taps]
     targets = targets.to(device=device, dtype=torch.long)
     model = new_vae([t.shape[1] for t in taps], num_classes, params["latent_per_class"], init_seed)
@@ -346,41 +359,46 @@ def train_vae(
     model.fit_norms(taps)
     x_all = model.target(taps)
     gen = seeded_generator(device, batch_seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"])
+    graphed = fast and device.type == "cuda"
+    optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"], capturable=graphed)
     n, bs, lam, w_type = len(targets), params["batch_size"], params["lambda"], params["w_type"]
     num_features = x_all.shape[1]
+    sums = torch.zeros(5, device=device, dtype=torch.float64)
+
+    def compute(x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor) -> None:
+        mu, logvar = model.encode(x)
+        z = reparameterise(mu, logvar, eps)
+        x_hat = model.decode(z)
+        log_px = gaussian_log_likelihood(x, x_hat)
+        kl = kl_divergence(mu, logvar)
+        neg_elbo = kl - log_px
+        cls = class_loss(z, y, num_classes, w_type)
+        loss = vae_loss(neg_elbo, cls, lam, num_features)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            agree = (predict_class(z, num_classes, w_type) == y).sum()
+            parts = [neg_elbo.sum(), -log_px.sum(), kl.sum(), cls * len(y), agree]
+            sums.add_(torch.stack(parts).double())
+
+    step = GraphedStep(
+        compute,
+        lambda: [*model.parameters(), *optimizer_state(optimizer), sums],
+        lambda: optimizer.zero_grad(set_to_none=True),
+        graphed,
+    )
     history = []
     start = time.perf_counter()
     model.train()
     for epoch in range(params["epochs"]):
         t0 = time.perf_counter()
         perm = torch.randperm(n, device=device, generator=gen)
-        sums = torch.zeros(5, device=device, dtype=torch.float64)
+        eps = torch.randn(n, model.latent_dim, device=device, generator=gen)
+        xs, ys = x_all[perm], targets[perm]
+        sums.zero_()
         for lo in range(0, n, bs):
-            idx = perm[lo : lo + bs]
-            x, y = x_all[idx], targets[idx]
-            mu, logvar = model.encode(x)
-            z = sample_latent(mu, logvar, None, gen)
-            x_hat = model.decode(z)
-            log_px = gaussian_log_likelihood(x, x_hat)
-            kl = kl_divergence(mu, logvar)
-            neg_elbo = kl - log_px
-            cls = class_loss(z, y, num_classes, w_type)
-            loss = vae_loss(neg_elbo, cls, lam, num_features)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                agree = (predict_class(z, num_classes, w_type) == y).sum()
-                sums += torch.stack(
-                    [
-                        neg_elbo.sum(),
-                        -log_px.sum(),
-                        kl.sum(),
-                        cls * len(idx),
-                        agree,
-                    ]
-                ).double()
+            step(xs[lo : lo + bs], ys[lo : lo + bs], eps[lo : lo + bs])
         s = (sums / max(n, 1)).tolist()
         record = {
             "epoch": epoch + 1,

@@ -60,6 +60,7 @@ class VaBAL(Method):
     def train_vae(self, ctx: RoundContext) -> dict:
         from vabal import vae
         from vabal.features import load_round_features
+        from vabal.training import use_fast_path
 
         feats = load_round_features(ctx.files["extract_features"])
         unl = ~feats["labelled"]
@@ -72,6 +73,7 @@ class VaBAL(Method):
             ctx.device,
             init_seed=self._seed(ctx, "init"),
             batch_seed=self._seed(ctx, "train"),
+            fast=use_fast_path(ctx.recipe, ctx.device),
         )
         return {
             "config": model.config(),
