@@ -73,3 +73,26 @@ def cifar100_standin(root: Path, per_class: int = 2) -> Path:
 def standin_sources_arg(archive: Path) -> str:
     """--config argument pointing the paper config's cifar100 source at a stand-in."""
     return f"sources={{cifar100: {{kind: cifar100, path: {archive}}}}}"
+
+
+@pytest.fixture
+def strict_fp32():
+    """(CUDA) Full fp32 convolutions (no TF32) and fixed cuDNN algorithms, so that two paths on
+    the same batches can be compared to fp32 rounding; restored afterwards."""
+    import torch
+
+    saved = (
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    )
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    yield
+    (
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    ) = saved

@@ -292,6 +292,22 @@ def test_vaal_is_seeded(one_thread):
     assert not torch.equal(va.fc_mu.weight, vc.fc_mu.weight)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_graphed_vaal_training_follows_the_eager_one(strict_fp32):
+    lab, unl = _two_distributions(48, 150)  # unlabelled batches of 32 and a last one of 22
+    params = {"epochs": 2, "width": 4, "batch_size": 32}
+    runs = [
+        vaal.train_vaal(lab, unl, params, "cuda", seed=0, amp="none", fast=fast)
+        for fast in (False, True)
+    ]
+    (va, da, ha), (vb, db, hb) = runs
+    for key in vaal.HISTORY_KEYS:
+        np.testing.assert_allclose(ha[key], hb[key], rtol=1e-3, atol=1e-5, err_msg=key)
+    for x, y in ((va, vb), (da, db)):
+        for k, v in x.state_dict().items():
+            torch.testing.assert_close(v, y.state_dict()[k], rtol=1e-3, atol=1e-4)
+
+
 # ------------------------------------------------------------------------------ workflow
 def _tiny_params(kind: str) -> dict:
     tiny = {

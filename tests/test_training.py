@@ -169,27 +169,6 @@ def test_fast_and_plain_steps_agree_on_cpu():
     _check_same_losses_and_weights(torch.device("cpu"))
 
 
-@pytest.fixture
-def strict_fp32():
-    """Full fp32 convolutions (no TF32) and fixed cuDNN algorithms, so that two paths on
-    the same batches can be compared to fp32 rounding; restored afterwards."""
-    saved = (
-        torch.backends.cudnn.allow_tf32,
-        torch.backends.cuda.matmul.allow_tf32,
-        torch.backends.cudnn.benchmark,
-        torch.backends.cudnn.deterministic,
-    )
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
-    yield
-    (
-        torch.backends.cudnn.allow_tf32,
-        torch.backends.cuda.matmul.allow_tf32,
-        torch.backends.cudnn.benchmark,
-        torch.backends.cudnn.deterministic,
-    ) = saved
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_graph_step_equals_eager_step_in_fp32(strict_fp32):
     _check_same_losses_and_weights(torch.device("cuda"))

@@ -10,6 +10,8 @@
   score, select) for every method, on a CIFAR-10-sized pool at 3 000 labels;
 * ``vabal``: VaB-AL's VAE trained 20 epochs on 45 000 feature vectors and Eq. 6 scoring of
   a 50 000 pool with 100 Monte Carlo samples;
+* ``vaal``: VAAL's VAE and discriminator trained on that pool, seconds per epoch, fast path
+  and (on CUDA) eager;
 * ``coreset``: greedy k-center selecting 500 of 50 000 x 512 features;
 * ``bald``: MC-Dropout BALD with 100 passes over 50 000 images;
 * ``concurrent``: aggregate training throughput of 1, 2, 4... processes sharing the device;
@@ -489,6 +491,31 @@ def bench_coreset(report: Report, size: dict, device) -> None:
     )
 
 
+def bench_vaal(report: Report, size: dict, device) -> None:
+    """VAAL's training on a CIFAR-sized pool: seconds per epoch, eager and fast path."""
+    from vabal.methods.vaal import train_vaal
+
+    images, _ = synthetic_images(size["pool"], size)
+    lab, unl = images[: size["labelled"]], images[size["labelled"] :]
+    params = {"epochs": size["vaal_epochs"]}
+    if size["image"] < 32:
+        params["width"] = 8
+    train_vaal(lab[:256], unl[:512], {**params, "epochs": 1}, device, 0, True, "auto", True)
+    paths = [("fast path", True)] + ([("eager", False)] if device.type == "cuda" else [])
+    for name, fast in paths:
+        with measure(device) as m:
+            train_vaal(lab, unl, params, device, 0, True, "auto", fast)
+        per_epoch = m["seconds"] / params["epochs"]
+        report.add(
+            "vaal",
+            f"train_vae {name}, {len(lab)} labelled + {len(unl)} unlabelled, per epoch",
+            per_epoch,
+            "s",
+            paper_epochs_estimate_s=per_epoch * size["vaal_paper_epochs"],
+            **_peak(m),
+        )
+
+
 def bench_bald(report: Report, size: dict, device) -> None:
     from vabal.methods.bald import mc_bald
     from vabal.models import build_classifier
@@ -636,7 +663,7 @@ def bench_accuracy(report: Report, args, device) -> None:
 
 
 # ----------------------------------------------------------------------------- main
-SECTIONS = ("train", "round", "vabal", "coreset", "bald", "concurrent")
+SECTIONS = ("train", "round", "vabal", "vaal", "coreset", "bald", "concurrent")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -696,6 +723,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_round(report, size, device, args.methods)
         elif section == "vabal":
             bench_vabal(report, size, device)
+        elif section == "vaal":
+            bench_vaal(report, size, device)
         elif section == "coreset":
             bench_coreset(report, size, device)
         elif section == "bald":
