@@ -34,3 +34,60 @@ def test_bench_prints_every_measurement(tmp_path, capsys):
         if row["unit"] in ("s", "img/s", "x"):
             assert row["value"] == row["value"] and row["value"] > 0, row  # finite, positive
         assert f"[{row['section']}] {row['name']}" in printed
+
+
+def _bench_rows(**seconds):
+    names = {
+        "random: train_classifier (200 epochs, 3000 labels)": 600.0,
+        "random: evaluate": 10.0,
+        "vabal: extract_features": 5.0,
+        "vabal: train_vae": 47_000 * 20 * 1e-4,
+        "vabal: score": 47_000 * 100 * 1e-6,
+        "bald: score": 47.0,
+        "vaal: score": 4.7,
+        "coreset: select": 2.35,
+    }
+    rows = [{"section": "round", "name": n, "value": v, "unit": "s"} for n, v in names.items()]
+    return rows + [{"section": "vaal", "name": "train_vae fast path, per epoch", "value": 5.0}]
+
+
+def test_estimate_scales_measured_steps_to_every_round(tiny_config, capsys):
+    from vabal import config as config_mod
+    from vabal import estimate
+    from vabal.data.splits import expected_pool_size
+
+    tiny_config["methods"]["vabal"] = {"kind": "vabal", "epochs": 3, "mc_samples": 7}
+    cfg = config_mod.validate(tiny_config)
+    rates = estimate.step_rates(_bench_rows())
+    ds = cfg["datasets"]["digits_plus1"]  # budget 20, 3 rounds, digits 8x8, 4 epochs
+    px = 64 / 1024
+    plain = estimate.run_seconds(cfg, "digits_plus1", "random", rates)
+    # 600 s / (3000 labels x 200 epochs) per labelled image and epoch, at 32x32
+    assert plain["train_classifier"] == pytest.approx(1e-3 * (20 + 40 + 60) * 4 * px)
+    assert set(plain) == {"train_classifier", "evaluate"}
+    counts = config_mod.class_counts(cfg, "digits")
+    pool = expected_pool_size(counts, 10, ds, "digits_plus1")
+    vab = estimate.run_seconds(cfg, "digits_plus1", "vabal", rates)
+    # the method's steps run in the two rounds that select (not the last)
+    unl = (pool - 20) + (pool - 40)
+    assert vab["train_vae"] == pytest.approx(1e-4 * unl * 3)
+    assert vab["score"] == pytest.approx(1e-6 * unl * 7)
+    assert vab["extract_features"] == pytest.approx(1e-4 * pool * 2 * px)
+    rows, jobs = estimate.estimate(cfg, rates)
+    # train_classifier + evaluate per round, and VaB-AL's three steps in two rounds
+    assert jobs == 2 * 3 + 2 * 3 + 3 * 2 and {r["method"] for r in rows} == {"random", "vabal"}
+
+
+def test_estimate_command_prints_a_total(tmp_path, tiny_config, capsys):
+    import json
+
+    import yaml
+
+    from vabal.cli import main
+
+    (tmp_path / "bench.json").write_text(json.dumps(_bench_rows()))
+    tiny_config["results"] = str(tmp_path / "results")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config))
+    assert main(["estimate", str(tmp_path / "config.yaml"), str(tmp_path / "bench.json")]) == 0
+    out = capsys.readouterr().out
+    assert "digits_plus1" in out and "GPU hours" in out and "in 6 GPU jobs" in out

@@ -2,7 +2,8 @@
 
 ``vabal check-config CONFIG`` validates a config the way the workflow does;
 ``vabal targets CONFIG`` lists which runs feed each figure and table of the paper;
-``vabal bench [...]`` runs the speed benchmark (:mod:`vabal.bench`; ``vabal bench -h``).
+``vabal bench [...]`` runs the speed benchmark (:mod:`vabal.bench`; ``vabal bench -h``);
+``vabal estimate CONFIG BENCH.json...`` the GPU time of a config's grid (:mod:`vabal.estimate`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ def main(argv: list[str] | None = None) -> int:
         from vabal import bench
 
         return bench.main(argv[1:])
+    if argv[:1] == ["estimate"]:
+        from vabal import estimate
+
+        try:
+            return estimate.main(argv[1:])
+        except VabalError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="vabal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check-config", help="validate a config file and list its runs")
@@ -26,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     tgt = sub.add_parser("targets", help="which runs feed each figure and table (Markdown)")
     tgt.add_argument("config", nargs="+", help="config file(s), later ones override")
     sub.add_parser("bench", help="speed benchmark (vabal bench -h)", add_help=False)
+    sub.add_parser("estimate", help="GPU time of a grid (vabal estimate -h)", add_help=False)
     args = parser.parse_args(argv)
     try:
         if args.command == "check-config":

@@ -8,9 +8,47 @@ their globally average-pooled outputs, the features VaB-AL's VAE reads (Section 
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+import types
+
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, ResNet
+
+
+def _import_torchvision_resnet():
+    """``torchvision.models.resnet``, imported without running torchvision's package set-up.
+
+    ``import torchvision`` loads every model, dataset and operator, and its operators import
+    ``torch._dynamo``: about 2 s per process, and every step of every round is a process.
+    The ResNet module needs only a few of torchvision's plain modules, so its two packages
+    stand in as bare namespaces while it loads. Afterwards every torchvision module loaded
+    that way leaves ``sys.modules`` again (the returned module stays usable), so a later
+    ``import torchvision`` is the ordinary, complete one. Where torchvision is already
+    imported, or this fails, it is the plain import.
+    """
+    name = "torchvision.models.resnet"
+    if "torchvision" in sys.modules:
+        return importlib.import_module(name)
+    before = set(sys.modules)
+    try:
+        root = importlib.util.find_spec("torchvision").submodule_search_locations[0]
+        for package, path in (("torchvision", root), ("torchvision.models", f"{root}/models")):
+            stub = types.ModuleType(package)
+            stub.__path__ = [path]
+            sys.modules[package] = stub
+        module = importlib.import_module(name)
+    except Exception:  # a torchvision laid out differently: the plain import below
+        module = None
+    for key in set(sys.modules) - before:
+        if key == "torchvision" or key.startswith("torchvision."):
+            del sys.modules[key]
+    return module or importlib.import_module(name)
+
+
+_resnet = _import_torchvision_resnet()
+BasicBlock, ResNet = _resnet.BasicBlock, _resnet.ResNet
 
 DEPTHS = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
 

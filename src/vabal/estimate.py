@@ -1,0 +1,172 @@
+"""GPU time of a config's grid, from the step times ``vabal bench`` measured.
+
+``vabal estimate CONFIG BENCH.json [BENCH.json ...]`` reads the ``round`` section (one round
+of every method on a CIFAR-10-sized pool at 3 000 labels) and, when present, the ``vaal``
+section (VAAL's training per epoch on the fast path), and scales each step to every round
+of every run the config asks for:
+
+* ``train_classifier``: seconds per labelled image and epoch, times labelled images x
+  epochs x (image pixels / 32x32) x depth (ResNet-34 counts 2x ResNet-18);
+* ``evaluate``: per test image x pixels x depth;
+* ``extract_features``, VaB-AL's ``train_vae`` (per unlabelled sample and VAE epoch) and
+  ``score`` (per sample and MC sample), BALD's ``score`` (per sample and pass x pixels x
+  depth), VAAL's ``train_vae`` (per pool image and epoch x pixels) and ``score``, core-set's
+  ``select`` (per pool sample x budget);
+* the method steps run in every round but the last (it selects nothing).
+
+It prints GPU seconds per dataset and method and the total, and the number of GPU jobs
+(each also pays a process start, listed apart). It is an estimate: linear scaling from one
+measured round, with the first-epoch costs (cuDNN autotuning, graph recording) spread over
+the images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+
+#: image size (pixels) of each source kind; an image folder's is read from its store
+PIXELS = {"digits": 8 * 8, "neu": 64 * 64, "cifar10": 32 * 32, "cifar100": 32 * 32}
+DEPTH = {"resnet18": 1.0, "resnet34": 2.0}
+#: what the ``round`` section of ``vabal bench --size paper`` runs (vabal.bench.SIZES)
+BENCH = {"labelled": 3000, "pool": 50_000, "test": 10_000, "epochs": 200, "pixels": 32 * 32}
+
+
+def step_rates(rows: list[dict]) -> dict[str, float]:
+    """Seconds per unit of work of each step, from ``vabal bench`` JSON rows."""
+    by_name = {(r["section"], r["name"]): r for r in rows}
+
+    def seconds(prefix: str) -> float:
+        hits = [r["value"] for (sec, name), r in by_name.items() if sec == "round" and
+                name.startswith(prefix)]  # fmt: skip
+        if not hits:
+            raise SystemExit(f"vabal estimate: the benchmark has no round line '{prefix}...'")
+        return float(min(hits))
+
+    b = BENCH
+    unl = b["pool"] - b["labelled"]
+    rates = {
+        "train_classifier": seconds("random: train_classifier") / (b["labelled"] * b["epochs"]),
+        "evaluate": seconds("random: evaluate") / b["test"],
+        "extract_features": seconds("vabal: extract_features") / b["pool"],
+        "vabal.train_vae": seconds("vabal: train_vae") / (unl * 20),
+        "vabal.score": seconds("vabal: score") / (unl * 100),
+        "bald.score": seconds("bald: score") / (unl * 100),
+        "vaal.score": seconds("vaal: score") / unl,
+        "coreset.select": seconds("coreset: select") / (unl * 500),
+    }
+    vaal = [r for r in rows if r["section"] == "vaal" and "fast path" in r["name"]]
+    if vaal:
+        rates["vaal.train_vae"] = float(vaal[0]["value"]) / b["pool"]
+    else:  # the round section timed 2 epochs
+        rates["vaal.train_vae"] = seconds("vaal: train_vae") / (b["pool"] * 2)
+    return rates
+
+
+def run_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict[str, float]:
+    """GPU seconds of every step of one run (summed over its rounds)."""
+    from vabal.config import HAS_OFFICIAL_TEST, KNOWN_CLASS_COUNTS, class_counts, training_recipe
+    from vabal.data.splits import expected_pool_size, initial_size
+    from vabal.methods import REGISTRY
+
+    ds = config["datasets"][dataset]
+    source = config["sources"][ds["source"]]
+    counts = class_counts(config, ds["source"])
+    if counts is None:
+        raise SystemExit(f"vabal estimate: {dataset}: prepare its source first (unknown size)")
+    pool = expected_pool_size(counts, len(counts), ds, dataset)
+    kind = source["kind"]
+    test = 10_000 if kind in HAS_OFFICIAL_TEST else sum(KNOWN_CLASS_COUNTS[kind]) - sum(counts)
+    px = PIXELS.get(kind, BENCH["pixels"]) / BENCH["pixels"]
+    recipe = training_recipe(config, dataset, method)
+    depth = DEPTH[recipe["classifier"]]
+    params = {**REGISTRY[config["methods"][method]["kind"]].params, **config["methods"][method]}
+    mkind = params["kind"]
+    out: dict[str, float] = defaultdict(float)
+    for r in range(ds["rounds"]):
+        labelled = initial_size(ds) + r * ds["budget"]
+        unl = pool - labelled
+        images = labelled * recipe["epochs"]
+        out["train_classifier"] += rates["train_classifier"] * images * px * depth
+        out["evaluate"] += rates["evaluate"] * test * px * depth
+        if r == ds["rounds"] - 1:
+            continue
+        steps = REGISTRY[mkind].steps
+        if "extract_features" in steps:
+            out["extract_features"] += rates["extract_features"] * pool * px * depth
+        if mkind == "vabal":
+            out["train_vae"] += rates["vabal.train_vae"] * unl * params["epochs"]
+            out["score"] += rates["vabal.score"] * unl * params["mc_samples"]
+        elif mkind == "bald":
+            out["score"] += rates["bald.score"] * unl * params["mc_samples"] * px * depth
+        elif mkind == "vaal":
+            out["train_vae"] += rates["vaal.train_vae"] * pool * params["epochs"] * px
+            out["score"] += rates["vaal.score"] * unl * px
+        elif mkind == "coreset":
+            out["select"] += rates["coreset.select"] * unl * ds["budget"]
+    return dict(out)
+
+
+def estimate(config: dict, rates: dict) -> tuple[list[dict], int]:
+    """One row per (dataset, method): runs, GPU seconds by step; and the GPU job count."""
+    from vabal.config import runs
+    from vabal.methods import REGISTRY
+
+    table: dict[tuple[str, str], dict] = {}
+    jobs = 0
+    for d, m, _seed in runs(config):
+        row = table.setdefault((d, m), {"dataset": d, "method": m, "runs": 0})
+        row["runs"] += 1
+        for step, s in run_seconds(config, d, m, rates).items():
+            row[step] = row.get(step, 0.0) + s
+        rounds = config["datasets"][d]["rounds"]
+        jobs += 2 * rounds + (rounds - 1) * len(REGISTRY[config["methods"][m]["kind"]].steps)
+    rows = list(table.values())
+    for row in rows:
+        row["gpu_s"] = sum(v for k, v in row.items() if k not in ("dataset", "method", "runs"))
+    return rows, jobs
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vabal import config as config_mod
+
+    p = argparse.ArgumentParser(prog="vabal estimate", description=__doc__.splitlines()[0])
+    p.add_argument("config", help="a workflow config (config.yaml)")
+    p.add_argument("bench", nargs="+", help="JSON files of `vabal bench --json` (paper size)")
+    p.add_argument("--startup-s", type=float, default=5.0, help="process start per GPU job")
+    args = p.parse_args(argv)
+    rows_in = []
+    for path in args.bench:
+        with open(path) as f:
+            rows_in += json.load(f)
+    rates = step_rates(rows_in)
+    cfg = config_mod.load(args.config)
+    rows, jobs = estimate(cfg, rates)
+    rows.sort(key=lambda r: -r["gpu_s"])
+    total = sum(r["gpu_s"] for r in rows)
+    print(f"{'dataset':<28} {'method':<30} {'runs':>4} {'GPU h':>7}  largest step")
+    for r in rows:
+        steps = {k: v for k, v in r.items() if k not in ("dataset", "method", "runs", "gpu_s")}
+        top = max(steps, key=steps.get)
+        print(
+            f"{r['dataset']:<28} {r['method']:<30} {r['runs']:>4} {r['gpu_s'] / 3600:>7.2f}  "
+            f"{top} {100 * steps[top] / r['gpu_s']:.0f} %"
+        )
+    by_step: dict[str, float] = defaultdict(float)
+    for r in rows:
+        for k, v in r.items():
+            if k not in ("dataset", "method", "runs", "gpu_s"):
+                by_step[k] += v
+    print("by step: " + ", ".join(f"{k} {v / 3600:.1f} h" for k, v in sorted(by_step.items())))
+    print(
+        f"total: {total / 3600:.1f} GPU hours of compute in {jobs} GPU jobs; process starts add "
+        f"{jobs * args.startup_s / 3600:.1f} h at {args.startup_s:g} s each "
+        f"({sum(r['runs'] for r in rows)} runs)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
