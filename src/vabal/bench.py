@@ -260,7 +260,7 @@ def bench_train(report: Report, size: dict, device, compile_: bool) -> None:
             variants.append(("trainer, fast path + torch.compile", {"fast": True, "compile": True}))
     else:
         variants.append(("trainer, fast path (graph-safe SGD; graphs need CUDA)", {"fast": True}))
-    default_fast = device.type == "cuda"  # what the trainer does when the config says nothing
+    default_fast = True  # what the trainer does when the config says nothing
     default_rate = None
     for name, kw in variants:
         recipe = recipe_for(size, str(device), epochs=size["tp_epochs"], lr_milestones=[], **kw)

@@ -229,9 +229,14 @@ class TrainStep:
 
 
 def use_fast_path(recipe: dict, device: torch.device) -> bool:
-    """The fast path (CUDA graphs) is the default on CUDA and unavailable elsewhere."""
-    fast = recipe.get("fast", "auto")
-    return device.type == "cuda" and fast in ("auto", True)
+    """Whether to train on the fast path (the default; ``fast: false`` turns it off).
+
+    On CUDA its steps are recorded as CUDA graphs. On a CPU it is the same step, eager, with
+    :class:`GraphSafeSGD`: the same update as ``torch.optim.SGD``, whose construction
+    imports ``torch._dynamo`` (about 2 s per process, and every round step is a process).
+    """
+    del device  # the same choice on every device; graphs are CUDA's alone (GraphedStep)
+    return recipe.get("fast", "auto") in ("auto", True)
 
 
 def train_classifier(
