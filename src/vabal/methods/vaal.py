@@ -120,10 +120,12 @@ class VAE(nn.Module):
         x = self.fc_decode(z).view(len(z), -1, *self.start)
         return self.decoder(x)[:, :, : self.size[0], : self.size[1]]
 
-    def forward(self, x: torch.Tensor, eps: torch.Tensor):
+    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None):
         """Reconstruction, mean and log-variance of ``x``; ``eps`` is the standard normal
-        noise of the reparameterisation, one row per image."""
+        noise of the reparameterisation, one row per image (drawn here when not given)."""
         mu, logvar = self.encode(x)
+        if eps is None:
+            eps = torch.randn_like(mu)
         z = mu + eps.to(mu.dtype) * (0.5 * logvar).exp()
         return self.decode(z), mu, logvar
 
