@@ -110,22 +110,23 @@ def run_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict[st
 
 
 def estimate(config: dict, rates: dict) -> tuple[list[dict], int]:
-    """One row per (dataset, method): runs, GPU seconds by step; and the GPU job count."""
+    """One row per (dataset, method): its runs, GPU seconds by step (``steps``, summed over
+    the runs) and in all (``gpu_s``); and the number of GPU jobs of the grid."""
+    from collections import Counter
+
     from vabal.config import runs
     from vabal.methods import REGISTRY
 
-    table: dict[tuple[str, str], dict] = {}
-    jobs = 0
-    for d, m, _seed in runs(config):
-        row = table.setdefault((d, m), {"dataset": d, "method": m, "runs": 0})
-        row["runs"] += 1
-        for step, s in run_seconds(config, d, m, rates).items():
-            row[step] = row.get(step, 0.0) + s
+    seeds = Counter((d, m) for d, m, _seed in runs(config))
+    rows, jobs = [], 0
+    for (d, m), n in seeds.items():  # every seed of a run costs the same
+        steps = {k: n * v for k, v in run_seconds(config, d, m, rates).items()}
+        rows.append(
+            {"dataset": d, "method": m, "runs": n, "steps": steps, "gpu_s": sum(steps.values())}
+        )
         rounds = config["datasets"][d]["rounds"]
-        jobs += 2 * rounds + (rounds - 1) * len(REGISTRY[config["methods"][m]["kind"]].steps)
-    rows = list(table.values())
-    for row in rows:
-        row["gpu_s"] = sum(v for k, v in row.items() if k not in ("dataset", "method", "runs"))
+        method_steps = len(REGISTRY[config["methods"][m]["kind"]].steps)
+        jobs += n * (2 * rounds + (rounds - 1) * method_steps)
     return rows, jobs
 
 
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(r["gpu_s"] for r in rows)
     print(f"{'dataset':<28} {'method':<30} {'runs':>4} {'GPU h':>7}  largest step")
     for r in rows:
-        steps = {k: v for k, v in r.items() if k not in ("dataset", "method", "runs", "gpu_s")}
+        steps = r["steps"]
         top = max(steps, key=steps.get)
         print(
             f"{r['dataset']:<28} {r['method']:<30} {r['runs']:>4} {r['gpu_s'] / 3600:>7.2f}  "
@@ -156,9 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     by_step: dict[str, float] = defaultdict(float)
     for r in rows:
-        for k, v in r.items():
-            if k not in ("dataset", "method", "runs", "gpu_s"):
-                by_step[k] += v
+        for k, v in r["steps"].items():
+            by_step[k] += v
     print("by step: " + ", ".join(f"{k} {v / 3600:.1f} h" for k, v in sorted(by_step.items())))
     print(
         f"total: {total / 3600:.1f} GPU hours of compute in {jobs} GPU jobs; process starts add "

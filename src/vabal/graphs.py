@@ -25,19 +25,16 @@ class GraphedStep:
     """Calls ``compute(*inputs)`` eagerly, or (``graphed``) replays its recorded graph.
 
     ``state()`` returns the tensors the step updates in place (parameters, buffers,
-    optimiser state, running sums), the same objects on every call.
+    optimiser state, running sums), the same objects on every call; their gradients are
+    cleared before recording.
     """
 
     WARMUP = 3
 
     def __init__(
-        self,
-        compute: Callable[..., None],
-        state: Callable[[], list[torch.Tensor]],
-        zero_grad: Callable[[], None],
-        graphed: bool,
+        self, compute: Callable[..., None], state: Callable[[], list[torch.Tensor]], graphed: bool
     ):
-        self.compute, self.state, self.zero_grad, self.graphed = compute, state, zero_grad, graphed
+        self.compute, self.state, self.graphed = compute, state, graphed
         self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, tuple[torch.Tensor, ...]]] = {}
 
     def __call__(self, *inputs: torch.Tensor) -> None:
@@ -70,7 +67,7 @@ class GraphedStep:
                     t.copy_(saved[id(t)][1])
                 else:
                     t.zero_()
-        self.zero_grad()
+                t.grad = None  # the recorded step allocates its gradients in the graph's pool
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             self.compute(*static)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from vabal import io, seeding
-from vabal.graphs import GraphedStep, optimizer_state
+from vabal.graphs import GraphedStep
 from vabal.models import CifarResNet, build_classifier
 
 log = logging.getLogger(__name__)
@@ -191,18 +191,14 @@ class TrainStep:
             )
         self.loss_sum = torch.zeros((), device=self.device)
         self.hits = torch.zeros((), device=self.device, dtype=torch.long)
-        # on a CPU the fast path is the same step, eager
+        # on a CPU the fast path is the same step, eager; graphs need GraphSafeSGD's state
         self.step = GraphedStep(
-            self._compute,
-            self._state,
-            self.optimizer.zero_grad,
-            graphed=fast and self.device.type == "cuda",
+            self._compute, self._state, graphed=fast and self.device.type == "cuda"
         )
 
     def _state(self) -> list[torch.Tensor]:
-        bufs = self.optimizer.bufs if self.fast else optimizer_state(self.optimizer)
         model = [*self.model.parameters(), *self.model.buffers()]
-        return [*model, *bufs, self.loss_sum, self.hits]
+        return [*model, *self.optimizer.bufs, self.loss_sum, self.hits]
 
     def set_lr(self, lr: float) -> None:
         if self.fast:

@@ -383,10 +383,7 @@ def train_vae(
             sums.add_(torch.stack(parts).double())
 
     step = GraphedStep(
-        compute,
-        lambda: [*model.parameters(), *optimizer_state(optimizer), sums],
-        lambda: optimizer.zero_grad(set_to_none=True),
-        graphed,
+        compute, lambda: [*model.parameters(), *optimizer_state(optimizer), sums], graphed
     )
     history = []
     start = time.perf_counter()

@@ -39,6 +39,7 @@ from vabal.errors import DataError
 from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
 from vabal.training import amp_dtype, use_fast_path
+from vabal.vae import reparameterise
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         if eps is None:
             eps = torch.randn_like(mu)
-        z = mu + eps.to(mu.dtype) * (0.5 * logvar).exp()
+        z = reparameterise(mu, logvar, eps.to(mu.dtype))
         return self.decode(z), mu, logvar
 
 
@@ -258,21 +259,13 @@ def train_vaal(
         tensors = [*vae.parameters(), *vae.buffers(), *disc.parameters()]
         return [*tensors, *optimizer_state(opt_vae), *optimizer_state(opt_disc), sums, counts]
 
-    def zero_grad() -> None:
-        opt_vae.zero_grad(set_to_none=True)
-        opt_disc.zero_grad(set_to_none=True)
-
     step = GraphedStep(
-        lambda *inputs: _iteration(nets, p, dtype, sums, counts, *inputs),
-        state,
-        zero_grad,
-        graphed,
+        lambda *inputs: _iteration(nets, p, dtype, sums, counts, *inputs), state, graphed
     )
-    draws = p["vae_steps"] + p["adv_steps"] - 1  # the last VAE batch starts the adversary's
     epochs = []
     for it in range(iterations):
         batches = []
-        for _ in range(draws):
+        for _ in range(_pairs_per_iteration(p)):
             batches += [
                 _batch(lab_data, lab_cycle.next(), hflip, gen),
                 _batch(unl_data, unl_cycle.next(), hflip, gen),
@@ -294,6 +287,12 @@ def train_vaal(
     return vae, disc, history
 
 
+def _pairs_per_iteration(p: dict) -> int:
+    """(labelled, unlabelled) batch pairs an iteration draws: one per VAE step, then one per
+    further discriminator step (the first reuses the last VAE step's pair)."""
+    return p["vae_steps"] + p["adv_steps"] - 1
+
+
 def _iteration(nets, p: dict, dtype, sums, counts, *inputs: torch.Tensor) -> None:
     """One VAAL iteration: ``vae_steps`` VAE steps, then ``adv_steps`` discriminator steps.
 
@@ -302,7 +301,7 @@ def _iteration(nets, p: dict, dtype, sums, counts, *inputs: torch.Tensor) -> Non
     reuses the last VAE step's pair. Running means go to ``sums`` / ``counts`` in place.
     """
     vae, disc, opt_vae, opt_disc = nets
-    n_pairs = p["vae_steps"] + p["adv_steps"] - 1
+    n_pairs = _pairs_per_iteration(p)
     pairs = [inputs[2 * k : 2 * k + 2] for k in range(n_pairs)]
     noise = inputs[2 * n_pairs :]
     device_type = inputs[0].device.type
