@@ -41,15 +41,18 @@ def tiny_config() -> dict:
     return copy.deepcopy(TINY_CONFIG)
 
 
-def run_snakemake(workdir: Path, config: dict, targets=("all",), extra=(), check=True):
-    """Run the project's Snakefile with ``config`` in ``workdir``; returns the process."""
+def run_snakemake(workdir: Path, config: dict, targets=("all",), extra=(), check=True, env=None):
+    """Run the project's Snakefile with ``config`` in ``workdir``; returns the process.
+    ``env``: variables added to this process's environment."""
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(REPO / "Snakefile")]
     cmd += ["--directory", str(workdir), "--cores", "2", *extra, "--quiet", "rules"]
     cmd += ["--configfile", str(cfg)]  # last: it takes every argument after it
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=workdir, env={**os.environ, **(env or {})}
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc

@@ -13,13 +13,25 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    """The tiny digits config run twice from scratch with the same seed."""
+    """The tiny digits config run twice from scratch with the same seed: the first with its
+    jobs in children of the fork server (the default), the second each in its own process."""
     from conftest import TINY_CONFIG, run_snakemake
 
     dirs = [tmp_path_factory.mktemp(f"run{i}") for i in range(2)]
-    for d in dirs:
-        run_snakemake(d, TINY_CONFIG)
+    for d, server in zip(dirs, ["", "off"], strict=True):
+        run_snakemake(d, TINY_CONFIG, env={"VABAL_FORKSERVER": server})
     return dirs
+
+
+def test_fork_server_ran_the_jobs_of_the_first_run_only(two_runs):
+    served, alone = two_runs
+    assert "serving" in (served / "results/logs/forkserver.log").read_text()
+    assert not (alone / "results/logs/forkserver.log").exists()
+    for root, expected in [(served, True), (alone, False)]:
+        logs = list(root.glob("results/logs/runs/**/train_classifier.log"))
+        assert len(logs) == 3
+        for log in logs:
+            assert ("in a child of the fork server" in log.read_text()) is expected
 
 
 def read_round(root, r, name, method="random"):

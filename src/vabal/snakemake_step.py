@@ -41,12 +41,22 @@ def run(smk) -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     _setup_logging(smk.log[0] if smk.log else None)
     # provenance: which copy of the library this job runs (the checkout's, see step.py)
-    logging.getLogger("vabal").info("%s with vabal from %s", smk.rule, Path(__file__).parent)
+    from vabal import forkserver
+
+    logging.getLogger("vabal").info(
+        "%s with vabal from %s%s",
+        smk.rule,
+        Path(__file__).parent,
+        " (in a child of the fork server)" if forkserver.IN_CHILD else "",
+    )
     import os
 
     # Before torch is imported (if it is): one job uses the threads Snakemake gave it.
+    threads = max(1, int(smk.threads))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(max(1, int(smk.threads)))
+        os.environ[var] = str(threads)
+    if "torch" in sys.modules:  # imported already (a fork server's child): too late for those
+        sys.modules["torch"].set_num_threads(threads)
     recipe = getattr(smk.params, "recipe", None)
     if recipe and recipe.get("deterministic"):
         _deterministic()

@@ -3,7 +3,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from vabal import locks
+from vabal import forkserver, locks
 from vabal import workflow as vw
 from vabal.errors import VabalError
 
@@ -20,6 +20,27 @@ if workflow.is_main_process:
     locks.register()
 
 R = config["results"]
+
+# A local run starts one process that imports PyTorch and the library once; each job's
+# script runs in a fork of it (vabal.forkserver). Off with VABAL_FORKSERVER=off.
+FORKSERVER = {}
+
+
+onstart:
+    if workflow.local_exec:
+        FORKSERVER["server"] = forkserver.start(f"{R}/logs/forkserver.log")
+
+
+onsuccess:
+    if FORKSERVER.get("server"):
+        FORKSERVER.pop("server").stop()
+
+
+onerror:
+    if FORKSERVER.get("server"):
+        FORKSERVER.pop("server").stop()
+
+
 RUN = f"{R}/{vw.RUN}"
 ROUND = f"{R}/{vw.ROUND}"
 STORE = f"{R}/data/{{source}}"
