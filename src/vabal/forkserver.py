@@ -228,8 +228,7 @@ def _handle(conn: socket.socket) -> int:
         if conn in ready:
             message = reader.read()
             if message is None:  # the job process is gone (killed): end its child too
-                os.kill(pid, signal.SIGTERM)
-                os.waitpid(pid, 0)
+                _end(pid)
                 return 0
             if "signal" in message:
                 os.kill(pid, int(message["signal"]))
@@ -237,6 +236,20 @@ def _handle(conn: socket.socket) -> int:
         if done:
             _send(conn, {"exit": _exit_code(status)})
             return 0
+
+
+def _end(pid: int, grace: float = 10.0) -> None:
+    """SIGTERM (the job unwinds, removing its temporary files), SIGKILL after ``grace`` s."""
+    import time
+
+    os.kill(pid, signal.SIGTERM)
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def _threads() -> int:
@@ -267,7 +280,9 @@ def serve(path: str, parent: int, preload=PRELOAD) -> None:
     if threads > 1:
         print(f"{threads} threads after preloading: not serving", file=sys.stderr)
         return
-    print(f"preloaded in {time.perf_counter() - start:.1f}s; serving {path}", file=sys.stderr)
+    seconds = time.perf_counter() - start
+    print(f"library {_identity()['library']}, preloaded in {seconds:.1f}s", file=sys.stderr)
+    print(f"serving {path}", file=sys.stderr, flush=True)
 
     def stop(signum, frame):
         raise SystemExit(0)
@@ -298,6 +313,8 @@ def serve(path: str, parent: int, preload=PRELOAD) -> None:
     finally:
         listener.close()
         Path(path).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            Path(path).parent.rmdir()  # start()'s folder, when the server outlived Snakemake
 
 
 # ----------------------------------------------------------------------------- Snakemake side
@@ -327,15 +344,15 @@ class Server:
 
 
 def start(
-    log: str | os.PathLike | None = None, preload=PRELOAD, wait: float = 60.0
+    log: str | os.PathLike | None = None, preload=PRELOAD, wait: float = 0.0
 ) -> Server | None:
     """Start a fork server for the jobs this process (Snakemake) will launch.
 
     Sets :data:`ENV` in this process's environment, which the jobs inherit. Returns None,
     starting nothing, where it cannot work (no Unix sockets) or ``VABAL_FORKSERVER=off``.
-    The server's messages go to ``log``; it imports the modules ``preload`` names. Waits up
-    to ``wait`` seconds for it to serve, so that every job runs in it (jobs that start
-    before it serves, or after it failed, run in their own process).
+    The server's messages go to ``log``; it imports the modules ``preload`` names (a few
+    seconds). Jobs that start before it serves run in their own process, as do all jobs if
+    it fails; ``wait`` seconds at most are spent waiting for it here.
     """
     import subprocess
     import tempfile
