@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
 import sys
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 #: the server's socket path in the environment of Snakemake and its jobs; "off" disables it
 ENV = "VABAL_FORKSERVER"
@@ -272,17 +275,17 @@ def serve(path: str, parent: int, preload=PRELOAD) -> None:
         try:
             importlib.import_module(name)
         except ImportError as exc:
-            print(f"not preloaded: {name} ({exc})", file=sys.stderr)
+            log.warning("not preloaded: %s (%s)", name, exc)
     if "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized():
-        print("CUDA was initialised while preloading: not serving", file=sys.stderr)
+        log.error("CUDA was initialised while preloading: not serving")
         return
     threads = _threads()
     if threads > 1:
-        print(f"{threads} threads after preloading: not serving", file=sys.stderr)
+        log.error("%d threads after preloading: not serving", threads)
         return
     seconds = time.perf_counter() - start
-    print(f"library {_identity()['library']}, preloaded in {seconds:.1f}s", file=sys.stderr)
-    print(f"serving {path}", file=sys.stderr, flush=True)
+    log.info("library %s, preloaded in %.1fs", _identity()["library"], seconds)
+    log.info("serving %s", path)
 
     def stop(signum, frame):
         raise SystemExit(0)
@@ -350,7 +353,7 @@ def start(
 
     Sets :data:`ENV` in this process's environment, which the jobs inherit. Returns None,
     starting nothing, where it cannot work (no Unix sockets) or ``VABAL_FORKSERVER=off``.
-    The server's messages go to ``log``; it imports the modules ``preload`` names (a few
+    The server logs to the file ``log``; it imports the modules ``preload`` names (a few
     seconds). Jobs that start before it serves run in their own process, as do all jobs if
     it fails; ``wait`` seconds at most are spent waiting for it here.
     """
@@ -372,24 +375,22 @@ def start(
     env["JE_ARROW_MALLOC_CONF"] = "background_thread:false"
     # Should anything ask whether CUDA is there, NVML answers: the driver stays uninitialised.
     env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
-    if log:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-    with open(log or os.devnull, "w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vabal.forkserver",
-                str(folder / "socket"),
-                str(os.getpid()),
-                ",".join(preload),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # a Ctrl-C reaches the jobs, which end their children
-        )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vabal.forkserver",
+            str(folder / "socket"),
+            str(os.getpid()),
+            ",".join(preload),
+            str(log or ""),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # a Ctrl-C reaches the jobs, which end their children
+    )
     server = Server(process, folder)
     os.environ[ENV] = server.socket
     end = time.monotonic() + wait
@@ -398,7 +399,26 @@ def start(
     return server
 
 
+def _main(argv: list[str]) -> None:
+    import logging
+
+    path, parent, preload, log_file = argv
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(
+            filename=log_file,
+            filemode="w",
+            level=logging.INFO,
+            format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        )
+    try:
+        serve(path, int(parent), [m for m in preload.split(",") if m])
+    except Exception:
+        log.exception("fork server failed")
+        raise
+
+
 if __name__ == "__main__":
     from vabal import forkserver  # this module under its own name, for IN_CHILD
 
-    forkserver.serve(sys.argv[1], int(sys.argv[2]), [m for m in sys.argv[3].split(",") if m])
+    forkserver._main(sys.argv[1:])
