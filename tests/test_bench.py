@@ -74,8 +74,8 @@ def test_estimate_scales_measured_steps_to_every_round(tiny_config, capsys):
     assert vab["score"] == pytest.approx(1e-6 * unl * 7)
     assert vab["extract_features"] == pytest.approx(1e-4 * pool * 2 * px)
     rows, jobs = estimate.estimate(cfg, rates)
-    # train_classifier + evaluate per round, and VaB-AL's three steps in two rounds
-    assert jobs == 2 * 3 + 2 * 3 + 3 * 2 and {r["method"] for r in rows} == {"random", "vabal"}
+    # train_classifier (with evaluation) per round, and VaB-AL's three steps in two rounds
+    assert jobs == 3 + 3 + 3 * 2 and {r["method"] for r in rows} == {"random", "vabal"}
 
 
 def test_estimate_command_prints_a_total(tmp_path, tiny_config, capsys):
@@ -90,4 +90,4 @@ def test_estimate_command_prints_a_total(tmp_path, tiny_config, capsys):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config))
     assert main(["estimate", str(tmp_path / "config.yaml"), str(tmp_path / "bench.json")]) == 0
     out = capsys.readouterr().out
-    assert "digits_plus1" in out and "GPU hours" in out and "in 6 GPU jobs" in out
+    assert "digits_plus1" in out and "GPU hours" in out and "in 3 GPU jobs" in out

@@ -40,9 +40,9 @@ pytestmark = pytest.mark.slow
 
 PROFILE = REPO / "slurm"
 SCRIPT = REPO / "tests" / "cluster" / "local-slurm.sh"
-GPU_RULES = {"train_classifier", "evaluate", "extract_features", "train_vae", "score"}
-CPU_RULES = {"prepare_source", "make_split", "label", "collect_rounds", "fig3a"}
-ROUND_RULES = {"label", "train_classifier", "extract_features", "train_vae", "score", "select"}
+GPU_RULES = {"train_classifier", "extract_features", "train_vae", "score"}
+CPU_RULES = {"prepare_source", "make_split", "collect_rounds", "fig3a"}
+ROUND_RULES = {"train_classifier", "extract_features", "train_vae", "score", "select"}
 RUN = Path("results/runs/digits_plus1/random/seed0")
 # durations, which differ from one run to the next; everything else must be equal
 TIMING_KEYS = {"train_seconds"}
@@ -170,18 +170,10 @@ def assert_groups_are_rounds_with_one_gpu(jobs):
                 )
 
 
-def assert_evaluate_joins_rounds_without_method_steps(jobs, config):
-    """The round's steps are grouped; evaluate too, unless the method has a step of its own
-    (a GPU step that would run beside evaluate)."""
-    from vabal.methods import REGISTRY
-
+def assert_round_steps_are_grouped(jobs):
+    """Every step of a round is in its round's group; nothing else is in a group."""
     for j in jobs:
-        if j["rule"] == "evaluate":
-            method = re.search(r"method=([^,]+)", j["wildcards"]).group(1)
-            alone = bool(REGISTRY[config["methods"][method]["kind"]].steps)
-            assert (j["group"] is None) == alone, j
-        else:
-            assert (j["group"] is not None) == (j["rule"] in ROUND_RULES), j
+        assert (j["group"] is not None) == (j["rule"] in ROUND_RULES), j
 
 
 def test_paper_dag_through_the_profile_without_a_cluster(tmp_path):
@@ -199,8 +191,7 @@ def test_paper_dag_through_the_profile_without_a_cluster(tmp_path):
     groups = {j["group"] for j in jobs if j["group"]}
     assert len(groups) == n_rounds
     assert_groups_are_rounds_with_one_gpu(jobs)
-    paper = yaml.safe_load((REPO / "config.yaml").read_text())
-    assert_evaluate_joins_rounds_without_method_steps(jobs, paper)
+    assert_round_steps_are_grouped(jobs)
     # all_figures runs nothing: it is no SLURM job
     without_groups = sum(1 for j in jobs if j["rule"] != "all_figures")
     alone = sum(1 for j in jobs if not j["group"] and j["rule"] != "all_figures")
@@ -232,7 +223,7 @@ def test_rules_ask_for_gpus_where_they_run_a_network(tmp_path):
             assert gpu == 0, j
     assert GPU_RULES | CPU_RULES | {"select"} <= seen
     assert_groups_are_rounds_with_one_gpu(jobs)
-    assert_evaluate_joins_rounds_without_method_steps(jobs, config)
+    assert_round_steps_are_grouped(jobs)
 
 
 # ----------------------------------------------------------------- a real SLURM
@@ -377,7 +368,7 @@ def test_tiny_run_through_slurm_equals_local(slurm_cluster, local_run, tmp_path)
     jobs = slurm_jobs(run_uuid(log))
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
     rounds = [j for j in jobs if "-round" in j["comment"]]
-    # one SLURM job per round (label, train_classifier, select, evaluate together), and
+    # one SLURM job per round (train_classifier and select together), and
     # one for each of prepare_source, make_split, collect_rounds, fig3a (a figure)
     assert len(rounds) == 3 and len(jobs) == 7, jobs
     for j in jobs:

@@ -76,7 +76,7 @@ def test_jobs_run_this_checkouts_library(reference):
     server = reference / "results" / "logs" / "forkserver.log"  # not a job: it says its own
     assert f"library {REPO / 'src' / 'vabal'}" in server.read_text()
     logs.remove(server)
-    assert len(logs) >= 20
+    assert len(logs) >= 14  # the source, 2 splits, 10 steps of 5 rounds, the table
     for log in logs:
         assert f"with vabal from {REPO / 'src' / 'vabal'}" in log.read_text(), log
 
@@ -87,7 +87,7 @@ def job(rule, **wildcards):
 
 
 def round_jobs(dataset, method, rounds):
-    steps = ["label", "train_classifier", "evaluate"]
+    steps = ["train_classifier"]
     method_steps = ["extract_features", "train_vae", "score"] if method == "vabal" else []
     out = set()
     for r in range(rounds):
@@ -161,10 +161,7 @@ SCENARIOS = {
             job(s, dataset=DP1, method="vabal", seed=0, round=0)
             for s in ("extract_features", "train_vae", "score", "select")
         }
-        | {
-            job(s, dataset=DP1, method="vabal", seed=0, round=1)
-            for s in ("label", "train_classifier", "evaluate")
-        }
+        | {job(s, dataset=DP1, method="vabal", seed=0, round=1) for s in ("train_classifier",)}
         | TABLE,
         "Params have changed",
     ),
@@ -180,10 +177,7 @@ SCENARIOS = {
     # one dataset's training recipe: the classifier steps of that dataset only
     "dataset-training": (
         changed(("datasets", "digits", "training"), {"epochs": 3}),
-        {
-            job(s, dataset="digits", method="random", seed=0, round=0)
-            for s in ("train_classifier", "evaluate")
-        }
+        {job(s, dataset="digits", method="random", seed=0, round=0) for s in ("train_classifier",)}
         | TABLE,
         "Params have changed",
     ),

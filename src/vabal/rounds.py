@@ -1,6 +1,6 @@
 """The steps of one active-learning round, each reading and writing files.
 
-``label -> train_classifier -> evaluate`` and, per method,
+``label -> train_classifier -> evaluate`` (one job of the workflow) and, per method,
 ``[extract_features] -> [train_vae] -> [score] -> select``; round r's ``label`` adds round
 r-1's selection to round r-1's labelled set. Each function takes paths and plain
 parameters (what a Snakemake rule passes), checks its inputs, and writes its outputs

@@ -121,42 +121,29 @@ def _make_split(smk):
     )
 
 
-def _label(smk):
+def _train_classifier(smk):
+    """A round's first job: label (round r adds round r-1's selection), train, evaluate."""
     from vabal import rounds
 
+    store_dir, recipe = _store_dir(smk), dict(smk.params.recipe)
+    seed, round_ = int(smk.wildcards.seed), int(smk.wildcards.round)
+    out = smk.output
     rounds.label(
         smk.input.split,
-        smk.output[0],
-        int(smk.wildcards.round),
+        out.labelled,
+        round_,
         smk.input.get("prev_labelled"),
         smk.input.get("prev_selection"),
     )
-
-
-def _train_classifier(smk):
-    from vabal import rounds
-
-    rounds.train_classifier(
-        _store_dir(smk),
-        smk.input.labelled,
-        dict(smk.params.recipe),
-        int(smk.wildcards.seed),
-        int(smk.wildcards.round),
-        smk.output[0],
-    )
-
-
-def _evaluate(smk):
-    from vabal import rounds
-
+    rounds.train_classifier(store_dir, out.labelled, recipe, seed, round_, out.classifier)
     rounds.evaluate(
-        _store_dir(smk),
+        store_dir,
         smk.input.split,
-        smk.input.labelled,
-        smk.input.classifier,
+        out.labelled,
+        out.classifier,
         smk.params.evaluate_on,
-        dict(smk.params.recipe),
-        smk.output[0],
+        recipe,
+        out.metrics,
     )
 
 
@@ -230,9 +217,7 @@ def _table(smk):
 HANDLERS = {
     "prepare_source": _prepare_source,
     "make_split": _make_split,
-    "label": _label,
     "train_classifier": _train_classifier,
-    "evaluate": _evaluate,
     "extract_features": _method_step,
     "train_vae": _method_step,
     "score": _method_step,

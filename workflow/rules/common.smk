@@ -85,8 +85,10 @@ def run_key(w):
     }
 
 
-def label_inputs(w):
-    inputs = {"split": split_file(w)}
+def classifier_inputs(w):
+    """The data, the split (for labels and the evaluation set) and, after round 0, the
+    previous round's labelled set and selection."""
+    inputs = {**store_files(w), "split": split_file(w)}
     r = int(w.round)
     if r > 0:
         prev = {**run_key(w), "round": r - 1}

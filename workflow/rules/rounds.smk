@@ -1,29 +1,16 @@
 # One active-learning round of one run, as files:
-#   label -> train_classifier -> [extract_features] -> [train_vae] -> [score] -> select
-# round r's `label` adds round r-1's selection to round r-1's labelled set.
-
-
-rule label:
-    input:
-        unpack(label_inputs),
-    output:
-        round_file("labelled.parquet"),
-    log:
-        f"{R}/logs/{vw.ROUND}/label.log",
-    group:
-        "round-{dataset}-{method}-seed{seed}-round{round}"
-    conda:
-        ENV
-    script:
-        STEP
+#   train_classifier -> [extract_features] -> [train_vae] -> [score] -> select
+# Round r's train_classifier labels round r-1's selection (the oracle: labelled.parquet),
+# trains the classifier on the labelled set and evaluates it (metrics.json), in one job.
 
 
 rule train_classifier:
     input:
-        unpack(store_files),
-        labelled=round_file("labelled.parquet"),
+        unpack(classifier_inputs),
     output:
-        round_file("classifier.pt"),
+        labelled=round_file("labelled.parquet"),
+        classifier=round_file("classifier.pt"),
+        metrics=round_file("metrics.json"),
     log:
         f"{R}/logs/{vw.ROUND}/train_classifier.log",
     group:
@@ -35,6 +22,7 @@ rule train_classifier:
         gpu=1,
     params:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
+        evaluate_on=lambda w: config["datasets"][w.dataset]["evaluate_on"],
     script:
         STEP
 
