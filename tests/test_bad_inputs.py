@@ -23,6 +23,7 @@ from test_config import CASES, with_change
 pytestmark = pytest.mark.slow
 
 RUN0 = "results/runs/digits_plus1/random/seed0/round0"
+CORESET0 = "results/runs/digits_plus1/coreset/seed0/round0"  # its steps read the classifier
 SPLIT = "results/splits/digits_plus1/seed0.parquet"
 
 #: test_config.CASES run through Snakemake here (by their expected message).
@@ -215,11 +216,17 @@ def test_bad_source_data_fails_its_job_cleanly(make, tmp_path):
 
 
 # ---------------------------------------------------------------------- corrupt files of a run
+RUN_CONFIG = copy.deepcopy(TINY_CONFIG)
+RUN_CONFIG["methods"]["coreset"] = {"kind": "coreset"}
+
+
 @pytest.fixture(scope="module")
 def first_round(tmp_path_factory):
-    """The tiny config's store, split, round-0 labelled set and classifier (Random)."""
+    """The tiny config's store and split, and round 0's labelled set, classifier and metrics
+    (the outputs of train_classifier) of Random and of core-set."""
     root = tmp_path_factory.mktemp("first-round")
-    run_snakemake(root, TINY_CONFIG, targets=[f"{RUN0}/classifier.pt"], extra=["--nolock"])
+    targets = [f"{RUN0}/classifier.pt", f"{CORESET0}/classifier.pt"]
+    run_snakemake(root, RUN_CONFIG, targets=targets, extra=["--nolock"])
     return root
 
 
@@ -230,12 +237,17 @@ def _cut(path: Path) -> None:
 
 CORRUPT = [
     # (file cut short, a target whose job reads it, the message, where it stops)
-    (f"{RUN0}/classifier.pt", f"{RUN0}/metrics.json", "classifier.pt: corrupt checkpoint", "job"),
+    (
+        f"{CORESET0}/classifier.pt",
+        f"{CORESET0}/features.pt",
+        "classifier.pt: corrupt checkpoint",
+        "job",
+    ),
     (SPLIT, f"{RUN0}/labelled.parquet", "seed0.parquet: corrupt Parquet file", "job"),
     ("results/data/digits/images.npy", SPLIT, "images.npy: corrupt array file", "job"),
     (
         f"{RUN0}/labelled.parquet",
-        f"{RUN0}/metrics.json",
+        f"{RUN0}/selection.parquet",
         "labelled.parquet: corrupt Parquet",
         "job",
     ),
@@ -252,7 +264,7 @@ def test_corrupt_file_of_a_run_is_named(victim, target, needle, where, first_rou
     shutil.copytree(first_round, work, symlinks=True)
     _cut(work / victim)
     before = (work / target).read_bytes() if (work / target).exists() else None
-    proc = run_snakemake(work, TINY_CONFIG, targets=[target], check=False)
+    proc = run_snakemake(work, RUN_CONFIG, targets=[target], check=False)
     out = assert_clean_failure(proc, [needle, "delete it and run the workflow again"], work)
     if where == "job":  # the job that read it failed and left nothing
         assert not (work / target).exists(), out[-2000:]
@@ -267,14 +279,14 @@ def test_corrupt_file_deleted_is_recomputed(first_round, tmp_path):
 
     work = tmp_path / "run"
     shutil.copytree(first_round, work, symlinks=True)
-    classifier = work / RUN0 / "classifier.pt"
+    classifier = work / CORESET0 / "classifier.pt"
     _cut(classifier)
-    target = [f"{RUN0}/metrics.json"]
-    assert run_snakemake(work, TINY_CONFIG, targets=target, check=False).returncode != 0
+    target = [f"{CORESET0}/features.pt"]
+    assert run_snakemake(work, RUN_CONFIG, targets=target, check=False).returncode != 0
     classifier.unlink()
-    run_snakemake(work, TINY_CONFIG, targets=target)
+    run_snakemake(work, RUN_CONFIG, targets=target)
     again, first = (
         torch.load(p, weights_only=True)["state_dict"]
-        for p in (classifier, first_round / RUN0 / "classifier.pt")
+        for p in (classifier, first_round / CORESET0 / "classifier.pt")
     )
     assert all(torch.equal(again[k], first[k]) for k in first)
