@@ -98,6 +98,13 @@ def _identity() -> dict:
     }
 
 
+def _flush_std() -> None:
+    """Flush stdout and stderr (before a fork, so no buffered text is written twice)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
 def _exit_code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code  # killed by signal n: 128 + n, as a shell says
@@ -193,9 +200,7 @@ def _run_child(request: dict, fds: list[int]) -> None:
         traceback.print_exc()
         code = 1
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
+        _flush_std()
         os._exit(code)
 
 
@@ -213,8 +218,7 @@ def _handle(conn: socket.socket) -> int:
     if mismatch:
         _send(conn, {"ok": False, "why": f"different {', '.join(mismatch)}"})
         return 0
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush_std()
     pid = os.fork()
     if pid == 0:
         conn.close()
@@ -222,12 +226,12 @@ def _handle(conn: socket.socket) -> int:
     for fd in fds:
         os.close(fd)
     _send(conn, {"ok": True, "pid": pid})
-    try:
-        waitable = os.pidfd_open(pid)
+    try:  # readable when the child ends; without it, poll
+        waiting, timeout = [conn, os.pidfd_open(pid)], None
     except (AttributeError, OSError):
-        waitable = None
+        waiting, timeout = [conn], 0.05
     while True:
-        ready, _, _ = select.select([conn] + ([waitable] if waitable else []), [], [], 0.05)
+        ready, _, _ = select.select(waiting, [], [], timeout)
         if conn in ready:
             message = reader.read()
             if message is None:  # the job process is gone (killed): end its child too
@@ -302,8 +306,7 @@ def serve(path: str, parent: int, preload=PRELOAD) -> None:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
-            sys.stdout.flush()
-            sys.stderr.flush()
+            _flush_std()
             if os.fork() == 0:
                 listener.close()
                 code = 1
@@ -324,12 +327,17 @@ def serve(path: str, parent: int, preload=PRELOAD) -> None:
 class Server:
     """A running fork server, as :func:`start` returns it."""
 
+    SOCKET = "socket"  #: its name in the server's folder
+
     def __init__(self, process, folder: Path):
         self.process, self.folder = process, folder
 
     @property
     def socket(self) -> str:
-        return str(self.folder / "socket")
+        return str(self.folder / self.SOCKET)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
 
     def stop(self) -> None:
         """Stop the server and forget it: later jobs run in their own process."""
@@ -337,7 +345,7 @@ class Server:
 
         if os.environ.get(ENV) == self.socket:
             del os.environ[ENV]
-        if self.process.poll() is None:
+        if self.running():
             self.process.terminate()
             try:
                 self.process.wait(10)
@@ -380,7 +388,7 @@ def start(
             sys.executable,
             "-m",
             "vabal.forkserver",
-            str(folder / "socket"),
+            str(folder / Server.SOCKET),
             str(os.getpid()),
             ",".join(preload),
             str(log or ""),
@@ -394,14 +402,12 @@ def start(
     server = Server(process, folder)
     os.environ[ENV] = server.socket
     end = time.monotonic() + wait
-    while time.monotonic() < end and process.poll() is None and not Path(server.socket).exists():
+    while time.monotonic() < end and server.running() and not Path(server.socket).exists():
         time.sleep(0.02)
     return server
 
 
 def _main(argv: list[str]) -> None:
-    import logging
-
     path, parent, preload, log_file = argv
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)

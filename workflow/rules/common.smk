@@ -26,19 +26,22 @@ R = config["results"]
 FORKSERVER = {}
 
 
+def stop_forkserver():
+    if FORKSERVER.get("server"):
+        FORKSERVER.pop("server").stop()
+
+
 onstart:
     if workflow.local_exec:
         FORKSERVER["server"] = forkserver.start(f"{R}/logs/forkserver.log")
 
 
 onsuccess:
-    if FORKSERVER.get("server"):
-        FORKSERVER.pop("server").stop()
+    stop_forkserver()
 
 
 onerror:
-    if FORKSERVER.get("server"):
-        FORKSERVER.pop("server").stop()
+    stop_forkserver()
 
 
 RUN = f"{R}/{vw.RUN}"
