@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 #: image size (pixels) of each source kind; an image folder's is read from its store
 PIXELS = {"digits": 8 * 8, "neu": 64 * 64, "cifar10": 32 * 32, "cifar100": 32 * 32}
@@ -112,8 +112,6 @@ def run_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict[st
 def estimate(config: dict, rates: dict) -> tuple[list[dict], int]:
     """One row per (dataset, method): its runs, GPU seconds by step (``steps``, summed over
     the runs) and in all (``gpu_s``); and the number of GPU jobs of the grid."""
-    from collections import Counter
-
     from vabal.config import runs
     from vabal.methods import REGISTRY
 
