@@ -10,10 +10,15 @@ halve the file (they are post-ReLU averages, well inside float16's range), logit
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
+from vabal.progress import Progress
 from vabal.training import DeviceImages, amp_dtype
+
+log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -23,6 +28,7 @@ def extract(model, images: np.ndarray, mean, std, batch_size: int = 1024, amp: s
     dtype = amp_dtype(amp, device)
     model.eval()
     taps, logits = [[] for _ in range(4)], []
+    progress = Progress(log, "features extracted", len(images))
     for lo in range(0, len(images), batch_size):
         chunk = DeviceImages.from_numpy(images[lo : lo + batch_size], mean, std, device)
         x = chunk.batch(torch.arange(len(chunk.data), device=device))
@@ -31,6 +37,7 @@ def extract(model, images: np.ndarray, mean, std, batch_size: int = 1024, amp: s
         for store, feat in zip(taps, pooled, strict=True):
             store.append(feat.to(torch.float16).cpu())
         logits.append(out.float().cpu())
+        progress.update(lo + len(chunk.data))
     return [torch.cat(t) for t in taps], torch.cat(logits)
 
 

@@ -157,7 +157,7 @@ def evaluate(
 
 
 # ----------------------------------------------------------------------------- methods
-def context(store_dir, split_path, labelled_path, recipe, seed, round_, files):
+def context(store_dir, split_path, labelled_path, recipe, seed, round_, files, budget=None):
     from vabal.methods.base import RoundContext
 
     store = store_mod.load(store_dir)
@@ -174,6 +174,7 @@ def context(store_dir, split_path, labelled_path, recipe, seed, round_, files):
         round=round_,
         recipe=recipe,
         files={k: Path(v) for k, v in files.items()},
+        budget=None if budget is None else int(budget),
     )
 
 

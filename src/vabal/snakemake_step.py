@@ -100,6 +100,7 @@ def _context(smk):
         int(smk.wildcards.seed),
         int(smk.wildcards.round),
         files,
+        getattr(smk.params, "budget", None),
     )
 
 

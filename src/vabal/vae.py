@@ -22,6 +22,9 @@ Eq. 9                       :func:`elbo` (with :func:`gaussian_log_likelihood`,
 Eq. 10                      :func:`vae_loss`
 Eq. 11                      :func:`label_difficulty`
 Eq. 12                      :func:`class_prior`
+how p(x|y^) enters Eq. 6    :func:`likelihood_temperature` (the ``reading``);
+                            :func:`authors_score` and :func:`authors_loss` (the public
+                            code's score)
 ==========================  ===========================================================
 
 All randomness (initial weights, batch order, reparameterisation noise, Monte Carlo draws)
@@ -40,9 +43,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vabal.progress import Progress
+
 log = logging.getLogger(__name__)
 
 W_TYPES = ("z2", "abs", "sigmoid")
+#: How ``log p(x|y^_n)`` enters Eq. 6 (see :func:`likelihood_temperature`, docs/method.md).
+READINGS = ("per_feature", "literal", "standardised", "authors")
 LOG_2PI = math.log(2 * math.pi)
 #: Elements of the largest temporary tensor (draws x samples x features) scoring allocates.
 CHUNK_ELEMENTS = 1 << 24
@@ -320,6 +327,68 @@ def misclassification_score(
     return -(log_difficulty[predicted] + log_likelihood + log_prior[predicted])
 
 
+def likelihood_temperature(reading: str, log_likelihood: torch.Tensor, num_features: int) -> float:
+    """The temperature ``T`` of the likelihood in Eq. 6: the score uses ``log p(x|y^_n) / T``,
+    i.e. the tempered likelihood ``p(x|y^_n)^(1/T)`` (``reading``, docs/method.md).
+
+    * ``literal``: ``T = 1``, the lower bound of Eq. 9 in nats. Summed over every
+      reconstructed feature, its spread across the pool is tens of nats, against about two
+      for ``log p(y^_n)`` and ``log p(y_n|y^_n)``: those two terms cannot move a selection.
+    * ``per_feature``: ``T = D``, the number of reconstructed features: nats per feature, the
+      scale of ``L_VAE`` in training (:func:`vae_loss`) and of the authors' public code
+      (squared error and KL averaged over dimensions).
+    * ``standardised``: ``T`` = the standard deviation across the pool of each sample's
+      ``log p(x|y^)`` (``log_likelihood``, the VAE class's term): one unit of spread.
+
+    ``authors`` has no temperature (its score is :func:`authors_score`); 1 is returned.
+    """
+    if reading == "per_feature":
+        return float(num_features)
+    if reading == "standardised":
+        if log_likelihood.numel() < 2:
+            return 1.0
+        return max(float(log_likelihood.double().std()), 1e-12)
+    if reading in ("literal", "authors"):
+        return 1.0
+    raise ValueError(f"unknown reading {reading!r} (known: {', '.join(READINGS)})")
+
+
+def authors_loss(
+    x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+) -> torch.Tensor:
+    """The public code's stand-in for ``p(x|y^_n)``: a loss per sample, the squared error
+    averaged over the reconstructed features (and the draws of ``x_hat``, ``(S, B, D)``)
+    plus the KL term averaged over the latent dimensions (of the unmasked posterior, as the
+    code computes it)."""
+    sq = (x - x_hat).square().mean(-1)
+    if x_hat.dim() == x.dim() + 1:
+        sq = sq.mean(0)
+    return sq + kl_divergence(mu, logvar) / mu.shape[-1]
+
+
+def authors_score(loss: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """The public code's score: ``1 - sum_n p(y^_n) loss_n(x)``, highest first.
+
+    ``loss`` is ``(B, N_c)`` (:func:`authors_loss` with block ``C_n`` masked), ``prior`` the
+    share of the VAE's Eq. 7 predictions on the *unlabelled* pool per class (the code's
+    prior; the paper's Eq. 12 counts the labelled pool). ``p(y_n|y^_n)`` is not used.
+    """
+    return 1.0 - (loss * prior).sum(-1)
+
+
+def term_spread(values: torch.Tensor) -> dict:
+    """Spread of one log-term across the pool: standard deviation and 5th/95th percentiles."""
+    v = values.double().flatten()
+    if v.numel() == 0:
+        return {"std": None, "p05": None, "p95": None}
+    q = torch.quantile(v, torch.tensor([0.05, 0.95], dtype=v.dtype, device=v.device))
+    return {
+        "std": float(v.std()) if v.numel() > 1 else 0.0,
+        "p05": float(q[0]),
+        "p95": float(q[1]),
+    }
+
+
 # ----------------------------------------------------------------------------- training
 def seeded_generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(int(seed))
@@ -498,6 +567,7 @@ def pool_likelihoods(
     generator: torch.Generator,
     w_type: str = "z2",
     likelihood: str = "predicted",
+    measure: str = "elbo",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``log p(x|y^_n)`` lower bounds (Eq. 9 with block ``C_n`` masked) for rows of ``x``.
 
@@ -506,11 +576,15 @@ def pool_likelihoods(
     draws predicting each class. ``log_lik`` is ``(B,)`` for ``n = predicted`` under
     ``likelihood="predicted"`` and ``(B, N_c)`` for every ``n`` under ``"all"``. The same
     draws of ``z`` serve the prediction and the Monte Carlo expectation of Eq. 9; the
-    samples are processed in chunks so memory does not grow with the pool.
+    samples are processed in chunks so memory does not grow with the pool. With
+    ``measure="authors_loss"`` the values are :func:`authors_loss` instead of the ELBO.
     """
+    if measure not in ("elbo", "authors_loss"):
+        raise ValueError(f"unknown measure {measure!r}")
     nc, width = model.num_classes, max(model.latent_dim, sum(model.stage_dims))
     step = chunk_size(draws, width)
     log_liks, preds, votes = [], [], []
+    progress = Progress(log, f"VaB-AL likelihoods, {draws} draws each, samples scored", len(x))
     for lo in range(0, len(x), step):
         xb = x[lo : lo + step]
         mu, logvar = model.encode(xb)
@@ -522,9 +596,13 @@ def pool_likelihoods(
         for cls in classes:
             keep = mask_block(torch.ones_like(mu), cls, nc)
             x_hat = model.decode(z * keep)
-            cols.append(elbo(xb, x_hat, mu, logvar, keep))
+            if measure == "elbo":
+                cols.append(elbo(xb, x_hat, mu, logvar, keep))
+            else:
+                cols.append(authors_loss(xb, x_hat, mu, logvar))
         log_liks.append(cols[0] if likelihood == "predicted" else torch.stack(cols, -1))
         preds.append(pred)
+        progress.update(lo + len(xb))
     if not preds:
         shape = (0,) if likelihood == "predicted" else (0, nc)
         empty = torch.zeros(shape, device=x.device)

@@ -93,6 +93,7 @@ rule score:
     params:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
+        budget=lambda w: config["datasets"][w.dataset]["budget"],
     script:
         STEP
 

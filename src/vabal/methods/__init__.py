@@ -85,9 +85,13 @@ register(
         kind="bald",
         target="vabal.methods.bald:MCDropoutBALD",
         steps=("score",),
-        params={"mc_samples": 100, "batch_size": 1024},
+        params={"mc_samples": 100, "batch_size": 1024, "subset": 0},
         classifier={"dropout": 0.25},
-        schema={"mc_samples": POS_INT, "batch_size": POS_INT},
+        schema={
+            "mc_samples": POS_INT,
+            "batch_size": POS_INT,
+            "subset": {"type": "integer", "minimum": 0},
+        },
     )
 )
 register(
@@ -140,6 +144,7 @@ register(
             "batch_size": 64,
             "w_type": "z2",
             "likelihood": "predicted",
+            "reading": "per_feature",
             "prior": True,
             "difficulty": True,
             "smoothing": 1.0,
@@ -153,6 +158,7 @@ register(
             "batch_size": {"type": "integer", "minimum": 2},
             "w_type": {"enum": ["z2", "abs", "sigmoid"]},
             "likelihood": {"enum": ["predicted", "all"]},
+            "reading": {"enum": ["per_feature", "literal", "standardised", "authors"]},
             "prior": BOOL,
             "difficulty": BOOL,
             "smoothing": POSITIVE,

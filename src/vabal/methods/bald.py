@@ -26,6 +26,7 @@ from vabal import seeding
 from vabal.errors import DataError
 from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
+from vabal.progress import Progress
 from vabal.training import DeviceImages, amp_dtype
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def mc_bald(
     model.mc = True
     out = {"bald": [], "predictive_entropy": [], "expected_entropy": []}
     devices = [device] if device.type == "cuda" else []
+    progress = Progress(log, f"BALD, {mc_samples} passes each, samples scored", len(images))
     try:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
@@ -127,6 +129,7 @@ def mc_bald(
                 out["bald"].append(acc.mutual_information().cpu())
                 out["predictive_entropy"].append(acc.predictive_entropy().cpu())
                 out["expected_entropy"].append(acc.expected_entropy().cpu())
+                progress.update(lo + len(chunk.data))
     finally:
         model.mc = False
     return {k: torch.cat(v).numpy() if v else np.zeros(0, dtype=np.float64) for k, v in out.items()}
@@ -148,9 +151,10 @@ class MCDropoutBALD(Method):
                 "dropout (recipe key 'dropout' > 0)"
             )
         seed = seeding.derive(ctx.seed, "round", ctx.round, "bald")
+        scored = scored_positions(len(ctx.unlabelled), self.params["subset"], ctx.rng("subset"))
         result = mc_bald(
             model,
-            np.asarray(ctx.store.images[ctx.unlabelled]),
+            np.asarray(ctx.store.images[ctx.unlabelled[scored]]),
             ckpt["mean"],
             ckpt["std"],
             self.params["mc_samples"],
@@ -160,6 +164,7 @@ class MCDropoutBALD(Method):
         )
         diagnostics = {
             "mc_samples": self.params["mc_samples"],
+            "n_scored": len(scored),
             "dropout": float(ckpt["dropout"]),
             "mean_predictive_entropy": float(result["predictive_entropy"].mean())
             if len(ctx.unlabelled)
@@ -168,4 +173,24 @@ class MCDropoutBALD(Method):
             if len(ctx.unlabelled)
             else 0.0,
         }
-        return result["bald"], diagnostics
+        return fill_unscored(len(ctx.unlabelled), scored, result["bald"]), diagnostics
+
+
+def scored_positions(n: int, subset: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of the pool samples to score: all of them, or a uniform random ``subset``
+    (sorted), as many active-learning codes score a random part of a large pool."""
+    if not subset or subset >= n:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=subset, replace=False))
+
+
+def fill_unscored(n: int, scored: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Scores for the whole pool: ``values`` at ``scored``, and below every one of them
+    elsewhere, so an unscored sample is chosen only once the scored ones run out (ties
+    among those are broken by the seeded key of ``select``: uniformly at random)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(scored) == n:
+        return values
+    out = np.full(n, (values.min() if len(values) else 0.0) - 1.0)
+    out[scored] = values
+    return out

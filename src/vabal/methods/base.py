@@ -31,6 +31,8 @@ class RoundContext:
     #: inputs of earlier steps: "classifier" (classifier.pt), "extract_features"
     #: (features.pt), "train_vae" (vae.pt), when the method uses those steps
     files: dict[str, Path] = field(default_factory=dict)
+    #: samples this round selects (the dataset's budget), where the step is told it
+    budget: int | None = None
 
     @property
     def device(self):

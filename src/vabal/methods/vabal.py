@@ -114,32 +114,72 @@ class VaBAL(Method):
         counts = vae.confusion_counts(labels, draws, nc)
         difficulty = vae.label_difficulty(counts, p["smoothing"])
         prior = vae.class_prior(counts, p["smoothing"])
-        log_d = difficulty.log() if p["difficulty"] else torch.zeros_like(difficulty)
-        log_p = prior.log() if p["prior"] else torch.zeros_like(prior)
 
-        # Eq. 9 with block C_n masked, on the unlabelled pool, and Eq. 6
+        # Eq. 9 with block C_n masked, on the unlabelled pool, and Eq. 6 under the reading
         gen = vae.seeded_generator(device, self._seed(ctx, "score", "unlabelled"))
+        reading = p["reading"]
+        authors = reading == "authors"
         log_lik, pred, votes = vae.pool_likelihoods(
-            model, target(~lab), p["mc_samples"], gen, p["w_type"], p["likelihood"]
+            model,
+            target(~lab),
+            p["mc_samples"],
+            gen,
+            p["w_type"],
+            "all" if authors else p["likelihood"],
+            "authors_loss" if authors else "elbo",
         )
         log_lik = log_lik.double()
-        if p["likelihood"] == "predicted":
-            scores = vae.misclassification_score(log_lik, log_d, log_p, pred)
+        own = log_lik if log_lik.dim() == 1 else log_lik.gather(1, pred[:, None]).squeeze(1)
+        if authors:  # the public code: prior from the unlabelled pool, no difficulty
+            prior = votes.mean(0) if len(votes) else torch.full((nc,), 1.0 / nc)
+            difficulty = torch.ones_like(prior)
+            temperature = 1.0
+            term_lik = -own
         else:
-            scores = vae.misclassification_score(log_lik, log_d, log_p)
-        scores_np = vae.as_numpy(scores)[unl_pos]
+            temperature = vae.likelihood_temperature(reading, own, sum(model.stage_dims))
+            log_lik = log_lik / temperature
+            term_lik = own / temperature
+        log_d_on, log_p_on = difficulty.double().log(), prior.double().log()
+        zeros = torch.zeros_like(log_d_on)
+
+        def eq6(difficulty_on: bool, prior_on: bool) -> np.ndarray:
+            log_d = log_d_on if difficulty_on else zeros
+            log_p = log_p_on if prior_on else zeros
+            if authors:
+                scores = vae.authors_score(log_lik, log_p.exp())
+            elif p["likelihood"] == "predicted":
+                scores = vae.misclassification_score(log_lik, log_d, log_p, pred)
+            else:
+                scores = vae.misclassification_score(log_lik, log_d, log_p)
+            return vae.as_numpy(scores)
+
+        scores_all = eq6(p["difficulty"], p["prior"])
+        scores_np = scores_all[unl_pos]
+        log_d = log_d_on if p["difficulty"] else zeros
+        log_p = log_p_on if p["prior"] else zeros
 
         # diagnostics
         classifier_pred = feats["pred"][~torch.from_numpy(lab)].to(device)
         lab_mode = torch.nn.functional.one_hot(draws, nc).sum(0).argmax(-1)
-        top = np.argsort(-vae.as_numpy(scores), kind="stable")[:TOP_DIAGNOSTICS]
-        pred_np, log_lik_np = vae.as_numpy(pred), vae.as_numpy(log_lik)
+        top = np.argsort(-scores_all, kind="stable")[:TOP_DIAGNOSTICS]
+        pred_np, term_lik_np = vae.as_numpy(pred), vae.as_numpy(term_lik)
         unl_ids = ids[~lab]
-        if p["likelihood"] == "predicted":
-            top_lik = log_lik_np[top]
-        else:
-            top_lik = log_lik_np[top, pred_np[top]]
         diagnostics = {
+            "reading": reading,
+            "likelihood_temperature": temperature,
+            "terms": {
+                "log_likelihood": vae.term_spread(term_lik),
+                "log_prior": vae.term_spread(log_p[pred]),
+                "log_difficulty": vae.term_spread(log_d[pred]),
+            },
+            "selection_change": _selection_change(
+                ctx,
+                scores_np,
+                {
+                    "prior_off": eq6(p["difficulty"], False)[unl_pos],
+                    "difficulty_off": eq6(False, p["prior"])[unl_pos],
+                },
+            ),
             "vae_classifier_agreement": _mean(pred == classifier_pred),
             "vae_accuracy_labelled": _mean(lab_mode == labels),
             "vae_accuracy_labelled_mc": float(counts.diagonal().sum() / max(1, len(lab_ids))),
@@ -148,32 +188,55 @@ class VaBAL(Method):
             "labelled_confusion": vae.as_numpy(counts).tolist(),
             "vae_predicted_counts_unlabelled": np.bincount(pred_np, minlength=nc).tolist(),
             "vae_vote_share_unlabelled": vae.as_numpy(votes.mean(0)).tolist() if len(votes) else [],
-            "log_likelihood_mean": float(log_lik_np.mean()) if log_lik_np.size else None,
+            "log_likelihood_mean": float(vae.as_numpy(own).mean()) if own.numel() else None,
             "top": [
                 {
                     "sample_id": int(unl_ids[i]),
-                    "score": float(vae.as_numpy(scores)[i]),
+                    "score": float(scores_all[i]),
                     "vae_pred": int(pred_np[i]),
                     "classifier_pred": int(classifier_pred[i]),
                     "log_difficulty": float(log_d[pred_np[i]]),
-                    "log_likelihood": float(top_lik[k]),
+                    "log_likelihood": float(term_lik_np[i]),
                     "log_prior": float(log_p[pred_np[i]]),
                 }
-                for k, i in enumerate(top)
+                for i in top
             ],
             "vae_history": ckpt["history"],
             "collapse": ckpt["collapse"],
             "params": dict(p),
         }
+        change = diagnostics["selection_change"]
         log.info(
             "VAE/classifier agreement %s on the unlabelled pool, VAE accuracy %s on the "
-            "labelled pool, active latent units %s/%s",
+            "labelled pool, active latent units %s/%s; spread (std) of log p(x|y^) %.3g, "
+            "log p(y^) %.3g, log p(y|y^) %.3g; selection changed by prior off %s, "
+            "difficulty off %s",
             diagnostics["vae_classifier_agreement"],
             diagnostics["vae_accuracy_labelled"],
             ckpt["collapse"].get("active_units"),
             ckpt["collapse"]["latent_dim"],
+            *(diagnostics["terms"][k]["std"] or 0.0 for k in diagnostics["terms"]),
+            change.get("prior_off"),
+            change.get("difficulty_off"),
         )
         return scores_np, diagnostics
+
+
+def _selection_change(ctx: RoundContext, scores: np.ndarray, others: dict) -> dict:
+    """The share of the round's selection (the ``budget`` highest ``scores``, ties broken as
+    ``select`` breaks them) that changes under each of ``others`` (name -> scores, e.g. the
+    prior set to 1): 0 means that term cannot move the selection."""
+    from vabal.methods.base import top_k
+
+    if not ctx.budget or not len(scores):
+        return {}
+    budget = min(ctx.budget, len(scores))
+
+    def chosen(s: np.ndarray) -> set:
+        return set(top_k(ctx.unlabelled, s, budget, ctx.rng("tie-break")).tolist())
+
+    base = chosen(scores)
+    return {"budget": budget, **{k: len(base - chosen(v)) / budget for k, v in others.items()}}
 
 
 def _positions(found: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
