@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 W_TYPES = ("z2", "abs", "sigmoid")
 #: How ``log p(x|y^_n)`` enters Eq. 6 (see :func:`likelihood_temperature`, docs/method.md).
-READINGS = ("per_feature", "literal", "standardised", "authors")
+READINGS = ("standardised", "per_feature", "literal", "authors")
 LOG_2PI = math.log(2 * math.pi)
 #: Elements of the largest temporary tensor (draws x samples x features) scoring allocates.
 CHUNK_ELEMENTS = 1 << 24
