@@ -316,6 +316,14 @@ BAD_TARGETS = [
         {"fig15": {"datasets": ["digits_plus1", "digits_plus1"], "methods": ["random"]}},
         "figures.fig15.datasets: a trials target shows one dataset, got 2",
     ),
+    (
+        {"vabal_diagnostics": {"datasets": ["digits_plus1"], "methods": ["random"]}},
+        "figures.vabal_diagnostics.methods: 'random' is a random method",
+    ),
+    (
+        {"vabal_diagnostics": {"datasets": ["digits_plus1"]}},
+        "figures.vabal_diagnostics: no entry of runs computes a VaB-AL method on digits_plus1",
+    ),
 ]
 
 
@@ -379,3 +387,57 @@ def test_rounds_table_schema_lists_provenance(tmp_path):
     assert io.read_table(tmp_path / "stamped.parquet", "rounds")["code_version"].eq("v").all()
     spec = io.table_schema("rounds")["columns"]
     assert spec["code_version"]["optional"] and spec["config_sha256"]["optional"]
+
+
+def test_diagnostics_target_draws_every_scored_vabal_round(tmp_path):
+    """Its inputs are the score diagnostics of every round but the last of each VaB-AL run
+    of its datasets (not the other methods' runs); the data drawn are those numbers."""
+    from vabal import io, plots
+
+    config = tiny(vabal_diagnostics={"datasets": ["digits_plus1"]})
+    config["methods"]["vabal_literal"] = {"kind": "vabal", "reading": "literal"}
+    config["seeds"] = [0, 1]
+    config["runs"] = [
+        {"datasets": ["digits_plus1"], "methods": ["random", "vabal", "vabal_literal"]}
+    ]
+    config = cfg.validate(config)
+    keys = targets.scored_rounds(config, "vabal_diagnostics")
+    assert keys == [
+        ("digits_plus1", m, s, r)
+        for m in ("vabal", "vabal_literal")
+        for s in (0, 1)
+        for r in (0, 1)
+    ]
+    files = targets.inputs(config, "vabal_diagnostics")["diagnostics"]
+    assert files[0] == "results/runs/digits_plus1/vabal/seed0/round0/score_diagnostics.json"
+    spec = targets.target_spec(config, "vabal_diagnostics")
+    assert spec["methods"] == ["vabal", "vabal_literal"] and spec["keys"] == [list(k) for k in keys]
+    paths = []
+    for i, (_, m, _, r) in enumerate(keys):
+        literal = m == "vabal_literal"
+        diag = {
+            "params": {"reading": "literal" if literal else "standardised"},
+            "terms": {
+                "log_likelihood": {"std": 30.0 if literal else 1.0},
+                "log_prior": {"std": 0.7},
+                "log_difficulty": {"std": 0.6},
+            },
+            "selection_change": {
+                "budget": 20,
+                "prior_off": 0.0 if literal else 0.25,
+                "difficulty_off": 0.05 * r,
+            },
+            "collapse": {"active_units": 20 + i, "latent_dim": 100, "recon_r2": 0.5},
+            "vae_classifier_agreement": 0.8,
+        }
+        paths.append(tmp_path / f"{i}.json")
+        io.write_json(paths[-1], diag)
+    data = plots.vabal_diagnostics(spec, paths, tmp_path / "d.png", tmp_path / "d.csv")
+    assert (tmp_path / "d.png").stat().st_size > 0
+    assert len(data) == 8 and set(data["reading"]) == {"literal", "standardised"}
+    lit = data[data["method"] == "vabal_literal"]
+    assert (lit["std_log_likelihood"] == 30).all() and (lit["changed_prior_off"] == 0).all()
+    assert data["active_units"].tolist() == [(20 + i) / 100 for i in range(8)]
+    assert data.loc[data["round"] == 1, "changed_difficulty_off"].tolist() == [0.05] * 4
+    written = pd.read_csv(tmp_path / "d.csv")
+    assert list(written["changed_prior_off"]) == list(data["changed_prior_off"])

@@ -316,6 +316,153 @@ def test_method_steps_on_synthetic_features(tmp_path, variant):
     assert np.array_equal(scores, again)
 
 
+def imbalanced_round(tmp_path: Path, seed: int = 0, budget: int = 60) -> RoundContext:
+    """A pool like CIFAR-10+[1]'s at round 0: class 0 dominates the labelled set (half of
+    it) and the unlabelled pool (10x each other class), and is the broadest cluster, so
+    that its samples fill the low-likelihood tail (as the dominant class does on real
+    features); a classifier that errs on 15 % of the samples."""
+    k, n_lab, n_unl, dims = 4, (40, 8, 8, 8), (600, 60, 60, 60), (16, 32, 64, 128)
+    g = torch.Generator().manual_seed(seed)
+    y = torch.cat([torch.full((n,), c) for part in (n_lab, n_unl) for c, n in enumerate(part)])
+    n, nl = len(y), sum(n_lab)
+    noise = torch.where(y[:, None] == 0, 1.6, 1.0)
+    taps = []
+    for d in dims:
+        centers = torch.randn(k, d, generator=g) * 8 / d**0.5
+        taps.append((centers[y] + noise * torch.randn(n, d, generator=g)).relu())
+    pred = y.clone()
+    flip = torch.rand(n, generator=g) < 0.15
+    pred[flip] = torch.randint(0, k, (int(flip.sum()),), generator=g)
+    ids = np.arange(n)
+    feats = {
+        "sample_id": torch.from_numpy(ids),
+        "labelled": torch.from_numpy(ids < nl),
+        "taps": [t.half() for t in taps],
+        "logits": F.one_hot(pred, k).float(),
+        "pred": pred,
+    }
+    io.save_torch(tmp_path / "features.pt", feats)
+    return RoundContext(
+        store=SimpleNamespace(num_classes=k),
+        split=pd.DataFrame({"sample_id": ids, "label": y.numpy()}),
+        labelled=ids[:nl],
+        unlabelled=ids[nl:],
+        seed=1,
+        round=0,
+        recipe={"device": "cpu"},
+        files={"extract_features": tmp_path / "features.pt", "train_vae": tmp_path / "vae.pt"},
+        budget=budget,
+    )
+
+
+TABLE1 = {
+    "both": {},
+    "no_prior": {"prior": False},
+    "no_difficulty": {"difficulty": False},
+    "neither": {"prior": False, "difficulty": False},
+}
+
+
+def table1_selections(ctx: RoundContext, params: dict) -> dict:
+    """Train the VAE once, then score and select with each Table 1 variant."""
+    io.save_torch(ctx.files["train_vae"], VaBAL(params).train_vae(ctx))
+    out = {}
+    for name, variant in TABLE1.items():
+        method = VaBAL({**params, **variant})
+        scores, diag = method.score(ctx)
+        out[name] = (set(method.select(ctx, ctx.budget, scores).tolist()), diag)
+    return out
+
+
+def dominant_share(ctx: RoundContext, chosen: set) -> float:
+    return float(np.mean(ctx.labels(np.array(sorted(chosen))) == 0))
+
+
+FAST = {"epochs": 20, "mc_samples": 20, "lr": 1e-3}
+
+
+def test_prior_and_difficulty_move_the_selection(tmp_path):
+    """The default reading makes Eq. 6's terms commensurate: on an imbalanced pool where
+    the VAE learns, the prior moves more than 10 % of the selection and takes it away from
+    the dominant class, and the four Table 1 variants select four different sets."""
+    ctx = imbalanced_round(tmp_path)
+    sel = table1_selections(ctx, FAST)
+    chosen, diag = sel["both"]
+    assert diag["reading"] == DEFAULTS["reading"] == "standardised"
+    assert diag["vae_classifier_agreement"] > 0.7 and diag["collapse"]["active_units"] > 0
+    assert diag["selection_change"]["prior_off"] > 0.1
+    assert len(chosen - sel["no_prior"][0]) / ctx.budget == diag["selection_change"]["prior_off"]
+    assert diag["selection_change"]["difficulty_off"] > 0
+    assert dominant_share(ctx, chosen) < dominant_share(ctx, sel["no_prior"][0]) - 0.1
+    sets = [frozenset(c) for c, _ in sel.values()]
+    assert len(set(sets)) == len(TABLE1)
+    # the three log-terms spread alike: the likelihood's by construction, the others O(1)
+    spread = {k: v["std"] for k, v in diag["terms"].items()}
+    assert spread["log_likelihood"] == pytest.approx(1.0)
+    assert 0.1 < spread["log_prior"] < 10 and 0.1 < spread["log_difficulty"] < 10
+
+
+def test_literal_reading_is_inert_and_the_diagnostics_say_so(tmp_path):
+    """The paper's literal reading (log p(x|y^) in nats, summed over 240 features) on the
+    same pool: the ELBO spreads ~20 nats, the prior and difficulty under 1, and the four
+    Table 1 variants select the same samples; the diagnostics record both facts."""
+    ctx = imbalanced_round(tmp_path)
+    sel = table1_selections(ctx, {**FAST, "reading": "literal"})
+    chosen, diag = sel["both"]
+    assert diag["terms"]["log_likelihood"]["std"] > 10 * diag["terms"]["log_prior"]["std"]
+    assert diag["selection_change"] == {"budget": 60, "prior_off": 0.0, "difficulty_off": 0.0}
+    assert all(c == chosen for c, _ in sel.values())
+
+
+def test_table2_variants_select_differently(tmp_path):
+    ctx = imbalanced_round(tmp_path)
+    chosen = {}
+    for w_type in ("z2", "abs", "sigmoid"):
+        method = VaBAL({**FAST, "w_type": w_type})
+        io.save_torch(ctx.files["train_vae"], method.train_vae(ctx))
+        scores, _ = method.score(ctx)
+        chosen[w_type] = frozenset(method.select(ctx, ctx.budget, scores).tolist())
+    assert len(set(chosen.values())) == 3
+
+
+@pytest.mark.parametrize("reading", ["per_feature", "literal", "authors"])
+def test_each_reading_scores_the_pool(tmp_path, reading):
+    ctx = imbalanced_round(tmp_path)
+    method = VaBAL({**FAST, "reading": reading, "epochs": 3})
+    io.save_torch(ctx.files["train_vae"], method.train_vae(ctx))
+    scores, diag = method.score(ctx)
+    assert scores.shape == ctx.unlabelled.shape and np.isfinite(scores).all()
+    expected_t = {"per_feature": 240.0, "literal": 1.0, "authors": 1.0}[reading]
+    assert diag["likelihood_temperature"] == expected_t
+    if reading == "authors":  # 1 - sum_n p_U(n) loss_n, the prior from the unlabelled pool
+        assert diag["class_prior"] == pytest.approx(diag["vae_vote_share_unlabelled"])
+        assert diag["label_difficulty"] == [1.0] * 4
+        assert (scores <= 1).all()
+    else:
+        top = diag["top"][0]
+        assert top["score"] == pytest.approx(
+            -(top["log_difficulty"] + top["log_likelihood"] + top["log_prior"])
+        )
+
+
+def test_likelihood_temperature_and_authors_score_by_hand():
+    ll = torch.tensor([-10.0, -12.0, -14.0], dtype=torch.float64)
+    assert vae.likelihood_temperature("literal", ll, 240) == 1.0
+    assert vae.likelihood_temperature("per_feature", ll, 240) == 240.0
+    assert vae.likelihood_temperature("standardised", ll, 240) == pytest.approx(2.0)
+    assert vae.likelihood_temperature("standardised", ll[:1], 240) == 1.0
+    with pytest.raises(ValueError, match="unknown reading"):
+        vae.likelihood_temperature("z", ll, 240)
+    loss = torch.tensor([[0.5, 2.0], [1.0, 1.0]], dtype=torch.float64)
+    prior = torch.tensor([0.25, 0.75], dtype=torch.float64)
+    torch.testing.assert_close(
+        vae.authors_score(loss, prior), torch.tensor([1 - 1.625, 0.0], dtype=torch.float64)
+    )
+    x, x_hat = torch.zeros(1, 4), torch.ones(2, 1, 4)  # two draws, squared error 1 each
+    mu, logvar = torch.ones(1, 2), torch.zeros(1, 2)  # KL 0.5 per latent dimension
+    torch.testing.assert_close(vae.authors_loss(x, x_hat, mu, logvar), torch.tensor([1.5]))
+
+
 def test_registry_defaults_and_bad_parameters():
     info = REGISTRY["vabal"]
     assert info.params == DEFAULTS
@@ -326,6 +473,7 @@ def test_registry_defaults_and_bad_parameters():
         ("mc_samples", 0),
         ("w_type", "foo"),
         ("likelihood", "mean"),
+        ("reading", "nats"),
         ("prior", "yes"),
         ("epochs", 1.5),
         ("batch_size", 1),

@@ -257,3 +257,52 @@ def class_scatter(rounds, dataset, methods, round_=None):
     )
     out.insert(0, "dataset", dataset)
     return _plain(_order(out, "method", methods).sort_values(["method", "class_index"]))
+
+
+#: Columns of :func:`vabal_diagnostics`: what a VaB-AL round's score_diagnostics.json says
+#: about whether its terms can act (docs/method.md, "Diagnostics").
+DIAGNOSTIC_COLUMNS = {
+    "std_log_likelihood": "spread of log p(x|y^) as scored (std)",
+    "std_log_prior": "spread of log p(y^) (std)",
+    "std_log_difficulty": "spread of log p(y|y^) (std)",
+    "changed_prior_off": "share of the selection moved by the prior",
+    "changed_difficulty_off": "share of the selection moved by the difficulty",
+    "active_units": "active latent units (share)",
+    "recon_r2": "reconstruction R²",
+    "vae_classifier_agreement": "VAE / classifier agreement (unlabelled pool)",
+}
+
+
+def vabal_diagnostics(diagnostics: list[dict], keys: list):
+    """One row per scored VaB-AL round: ``keys`` are the (dataset, method, seed, round) of
+    each ``score_diagnostics.json`` in ``diagnostics``, in the same order."""
+    import pandas as pd
+
+    rows = []
+    for (d, m, s, r), diag in zip(keys, diagnostics, strict=True):
+        terms = diag.get("terms") or {}
+        change = diag.get("selection_change") or {}
+        collapse = diag.get("collapse") or {}
+        latent = collapse.get("latent_dim")
+        active = collapse.get("active_units")
+        rows.append(
+            {
+                "dataset": d,
+                "method": m,
+                "seed": int(s),
+                "round": int(r),
+                "reading": (diag.get("params") or {}).get("reading", "literal"),
+                "std_log_likelihood": (terms.get("log_likelihood") or {}).get("std"),
+                "std_log_prior": (terms.get("log_prior") or {}).get("std"),
+                "std_log_difficulty": (terms.get("log_difficulty") or {}).get("std"),
+                "changed_prior_off": change.get("prior_off"),
+                "changed_difficulty_off": change.get("difficulty_off"),
+                "active_units": active / latent if active is not None and latent else None,
+                "recon_r2": collapse.get("recon_r2"),
+                "vae_classifier_agreement": diag.get("vae_classifier_agreement"),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    for col in DIAGNOSTIC_COLUMNS:
+        frame[col] = pd.to_numeric(frame.get(col), errors="coerce")
+    return frame.sort_values(["dataset", "method", "seed", "round"]).reset_index(drop=True)

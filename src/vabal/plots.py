@@ -387,3 +387,48 @@ def draw(spec: dict, rounds, out_png, out_data, prov=None):
     DRAW[spec["kind"]](data, spec, out_png)
     write_table(out_data, data, prov)
     return data
+
+
+# ----------------------------------------------------------------------------- diagnostics
+def vabal_diagnostics(spec: dict, paths: list, out_png, out_data, prov=None):
+    """The diagnostics figure: per round, for each (dataset, VaB-AL method), the spread of
+    the three log-terms of Eq. 6, the share of the selection the prior and the difficulty
+    move, active units, reconstruction R² and VAE/classifier agreement (mean over seeds,
+    std band). Reads each scored round's ``score_diagnostics.json``."""
+    data = analysis.vabal_diagnostics([io.read_json(p) for p in paths], spec["keys"])
+    _diagnostics_figure(data, spec, out_png)
+    write_table(out_data, data, prov)
+    return data
+
+
+def _diagnostics_figure(data, spec, out_png) -> None:
+    import seaborn as sns
+
+    plt = _pyplot()
+    columns = list(analysis.DIAGNOSTIC_COLUMNS)
+    fig, axes = _grid(plt, len(columns), size=(3.6, 2.8), max_cols=4)
+    lines = list(dict.fromkeys(zip(data["dataset"], data["method"], strict=True)))
+    palette = sns.color_palette("colorblind", 10) + sns.color_palette("husl", 10)
+    stats = data.groupby(["dataset", "method", "round"])[columns].agg(["mean", "std"])
+    for ax, col in zip(axes, columns, strict=True):
+        for i, (d, m) in enumerate(lines):
+            block = stats.loc[(d, m)]
+            x, y = block.index.to_numpy(), block[(col, "mean")].to_numpy(dtype=float)
+            if np.isnan(y).all():
+                continue
+            sd = np.nan_to_num(block[(col, "std")].to_numpy(dtype=float))
+            color = palette[i % len(palette)]
+            ax.plot(x, y, marker="o", ms=3, color=color, label=f"{d}: {spec['labels'][m]}")
+            ax.fill_between(x, y - sd, y + sd, alpha=0.15, color=color, lw=0)
+        if col == "std_log_likelihood":
+            ax.set_yscale("log")
+        ax.set_xlabel("round")
+        ax.set_title(_wrap(analysis.DIAGNOSTIC_COLUMNS[col], 40), fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=6.5)
+    _suptitle(fig, spec["title"])
+    fig.tight_layout(rect=(0, 0.04 + 0.025 * math.ceil(len(labels) / 4), 1, 0.95))
+    with io.atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -198,7 +198,11 @@ def _figure(smk):
     from vabal.tables import rounds_frame
 
     spec = dict(smk.params.spec)
-    if spec["kind"] == "top_images":
+    if spec["kind"] == "vabal_diagnostics":
+        plots.vabal_diagnostics(
+            spec, list(smk.input.diagnostics), smk.output.figure, smk.output.data, _provenance(smk)
+        )
+    elif spec["kind"] == "top_images":
         keys = ("selection", "classifier", "images", "samples", "meta")
         files = {k: smk.input[k] for k in keys}
         plots.top_images(spec, files, smk.output.figure, smk.output.data, _provenance(smk))

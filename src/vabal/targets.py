@@ -27,7 +27,8 @@ from vabal.errors import ConfigError
 #: target -> kind. Kinds: curve (mean +- std over datasets and seeds), panels (one panel per
 #: dataset), trials (one panel per seed of the highlighted method), top_images, class_scatter,
 #: rare_ratio, budget_summary, lambda_summary, sweep_panels (one panel per swept method),
-#: method_table.
+#: method_table, vabal_diagnostics (per round: spread of Eq. 6's terms, selection moved by
+#: each, active units, reconstruction R², VAE/classifier agreement).
 FIGURES = {
     "fig3a": "curve",
     "fig3b": "curve",
@@ -46,6 +47,8 @@ FIGURES = {
     "fig12": "panels",
     "fig13": "panels",
     **{f"fig{n}": "trials" for n in range(14, 24)},
+    # not in the paper: whether VaB-AL's prior and difficulty can move its selection
+    "vabal_diagnostics": "vabal_diagnostics",
 }
 TABLES = {"table1": "method_table", "table2": "method_table"}
 TARGETS = {**FIGURES, **TABLES}
@@ -78,6 +81,7 @@ PAPER_TITLES = {
     "fig21": "Fig. 21: individual trials, CIFAR-10-[10]",
     "fig22": "Fig. 22: individual trials, CIFAR-10",
     "fig23": "Fig. 23: individual trials, CIFAR-100",
+    "vabal_diagnostics": "VaB-AL diagnostics: can the prior and the difficulty act?",
     "table1": "Table 1: prior and difficulty terms on and off",
     "table2": "Table 2: choices of w_n",
 }
@@ -94,6 +98,7 @@ KIND_KEYS = {
     "lambda_summary": {"title", "sweep"},
     "sweep_panels": {"title", "sweep"},
     "method_table": {"title"},
+    "vabal_diagnostics": {"title"},
 }
 SINGLE_DATASET = {"trials", "top_images", "class_scatter"}
 METHOD_LABELS = {
@@ -138,7 +143,24 @@ def run_seeds(config: dict, filtered: bool = False) -> dict[tuple[str, str], lis
 def methods_of(config: dict, name: str) -> list[str]:
     """Every method a target draws: its ``methods`` then its ``sweep`` (no repeats)."""
     e = entry(config, name)
+    if TARGETS[name] == "vabal_diagnostics":
+        return list(dict.fromkeys(m for _, m in diagnostics_pairs(config, e)))
     return list(dict.fromkeys([*e.get("methods", []), *e.get("sweep", [])]))
+
+
+def diagnostics_pairs(config: dict, e: dict) -> list[tuple[str, str]]:
+    """The (dataset, method) runs a diagnostics target draws: of its datasets, every
+    VaB-AL method that ``runs`` computes there (only those of ``methods``, if given)."""
+    seeds = run_seeds(config)
+    wanted = e.get("methods")
+    return [
+        (d, m)
+        for d in e["datasets"]
+        for m in config["methods"]
+        if (d, m) in seeds
+        and config["methods"][m]["kind"] == "vabal"
+        and (wanted is None or m in wanted)
+    ]
 
 
 def target_runs(config: dict, name: str) -> list[tuple[str, str, int]]:
@@ -148,7 +170,19 @@ def target_runs(config: dict, name: str) -> list[tuple[str, str, int]]:
     methods = methods_of(config, name)
     if TARGETS[name] == "top_images":  # one run per method: the seed it shows
         return [(d, m, e.get("seed", 0)) for d in e["datasets"] for m in methods]
+    if TARGETS[name] == "vabal_diagnostics":
+        return [(d, m, s) for d, m in diagnostics_pairs(config, e) for s in seeds[(d, m)]]
     return [(d, m, s) for d in e["datasets"] for m in methods for s in seeds[(d, m)]]
+
+
+def scored_rounds(config: dict, name: str) -> list[tuple[str, str, int, int]]:
+    """(dataset, method, seed, round) of every round with a score (all but the last) of
+    the runs a target needs."""
+    return [
+        (d, m, s, r)
+        for d, m, s in target_runs(config, name)
+        for r in range(config["datasets"][d]["rounds"] - 1)
+    ]
 
 
 def requested(config: dict, names=None) -> list[str]:
@@ -178,6 +212,13 @@ def metrics_inputs(config: dict, name: str) -> list[str]:
 def inputs(config: dict, name: str) -> dict:
     """The input files of a target's rule, by name: the metrics.json of its rounds; for
     Fig. 5 the selections and classifiers of the round it shows and the images."""
+    if TARGETS[name] == "vabal_diagnostics":
+        return {
+            "diagnostics": [
+                round_file(config, d, m, s, r, "score_diagnostics.json")
+                for d, m, s, r in scored_rounds(config, name)
+            ],
+        }
     if TARGETS[name] != "top_images":
         return {"metrics": metrics_inputs(config, name)}
     spec = target_spec(config, name)
@@ -253,7 +294,7 @@ def target_spec(config: dict, name: str) -> dict:
         "kind": kind,
         "title": e.get("title") or f"{PAPER_TITLES[name]} ({', '.join(e['datasets'])})",
         "datasets": list(e["datasets"]),
-        "methods": list(e.get("methods", [])),
+        "methods": list(e.get("methods", [])) if kind != "vabal_diagnostics" else methods,
         "labels": {m: method_label(config, m) for m in methods},
         "colors": {m: list(config["methods"]).index(m) for m in methods},
         "rounds": {d: config["datasets"][d]["rounds"] for d in e["datasets"]},
@@ -277,6 +318,8 @@ def target_spec(config: dict, name: str) -> dict:
         spec["images"] = int(e.get("images", 10))
     if kind == "class_scatter":
         spec["round"] = e.get("round")  # None: the last round
+    if kind == "vabal_diagnostics":
+        spec["keys"] = [list(k) for k in scored_rounds(config, name)]
     if kind == "method_table":
         spec["params"] = {
             m: {
@@ -325,6 +368,14 @@ def check(config: dict) -> None:
                         f"config error at {where}.{key}: unknown name {n!r} "
                         f"(defined: {', '.join(known)})"
                     )
+        if kind == "vabal_diagnostics":
+            _check_vabal(config, e.get("methods", []), f"{where}.methods")
+            if not diagnostics_pairs(config, e):
+                raise ConfigError(
+                    f"config error at {where}: no entry of runs computes a VaB-AL method on "
+                    f"{', '.join(e['datasets'])}"
+                )
+            continue
         if not e.get("methods") and kind not in ("lambda_summary", "sweep_panels"):
             raise ConfigError(f"config error at {where}: methods is missing or empty")
         if kind in SINGLE_DATASET and len(e["datasets"]) != 1:
