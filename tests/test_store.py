@@ -55,6 +55,24 @@ def test_neu_store_5778_1448(tmp_path):
     assert (split["role"] == "pool").sum() == 5778 and (split["role"] == "test").sum() == 1448
 
 
+def test_resize_averages_areas_and_keeps_labels(tmp_path):
+    """resize: 4 on the 8x8 digits: each output pixel is the mean of its 2x2 block (within
+    rounding), the labels and split are those of the unresized store."""
+    cfg = {"kind": "digits", "test_fraction": 0.2, "test_seed": 0}
+    store.prepare(cfg, tmp_path / "full")
+    store.prepare({**cfg, "resize": 4}, tmp_path / "small")
+    full, small = store.load(tmp_path / "full"), store.load(tmp_path / "small")
+    assert small.images.shape == (1797, 4, 4, 1) and small.meta["resized_from"] == [8, 8]
+    blocks = np.asarray(full.images, dtype=np.float64).reshape(1797, 4, 2, 4, 2, 1).mean((2, 4))
+    assert np.abs(np.asarray(small.images, dtype=np.float64) - blocks).max() <= 1.0
+    assert small.samples.equals(full.samples)
+    assert store.resize_images(np.asarray(full.images), 8) is not None
+    rgb = np.zeros((2, 6, 6, 3), dtype=np.uint8)
+    rgb[..., 0] = 200
+    grown = store.resize_images(rgb, 12)
+    assert grown.shape == (2, 12, 12, 3) and (grown[..., 0] == 200).all()
+
+
 def test_neu_checksum_mismatch_names_the_file(tmp_path):
     need(NEU)
     with pytest.raises(DataError, match="neu-cls-64.tar.xz"):

@@ -57,6 +57,8 @@ def prepare(source_cfg: dict, out_dir: str | Path) -> None:
         )
         split = np.where(test, "test", "train")
     images = np.ascontiguousarray(raw.images, dtype=np.uint8)
+    if source_cfg.get("resize"):
+        images = resize_images(images, int(source_cfg["resize"]))
     train = images[split == "train"].astype(np.float64) / 255.0
     table = pd.DataFrame(
         {
@@ -81,10 +83,29 @@ def prepare(source_cfg: dict, out_dir: str | Path) -> None:
             table["label"].to_numpy()[split == "train"], minlength=len(raw.class_names)
         ).tolist(),
     }
+    if source_cfg.get("resize"):
+        meta["resized_from"] = list(raw.images.shape[1:3])
     out_dir = Path(out_dir)
     io.write_npy(out_dir / "images.npy", images)
     io.write_parquet(out_dir / "samples.parquet", table)
     io.write_json(out_dir / "meta.json", meta)
+
+
+def resize_images(images: np.ndarray, side: int) -> np.ndarray:
+    """``images`` (N, H, W, C uint8) resized to ``side`` x ``side``: area averaging when an
+    image shrinks (a 2x reduction averages each 2x2 block), bilinear when it grows."""
+    from PIL import Image
+
+    n, h, w, c = images.shape
+    if (h, w) == (side, side):
+        return images
+    shrink = side <= min(h, w)
+    method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
+    out = np.empty((n, side, side, c), dtype=np.uint8)
+    for i in range(n):
+        img = Image.fromarray(images[i, :, :, 0] if c == 1 else images[i])
+        out[i] = np.asarray(img.resize((side, side), method)).reshape(side, side, c)
+    return out
 
 
 @dataclass
