@@ -125,6 +125,38 @@ def test_mc_bald_is_seeded_and_keeps_batchnorm_frozen(one_thread):
     assert np.allclose(zero["bald"], 0, atol=1e-6)
 
 
+def test_bald_subset_scores_a_seeded_part_and_ranks_the_rest_last():
+    rng = np.random.default_rng(4)
+    assert bald.scored_positions(10, 0, rng).tolist() == list(range(10))
+    assert bald.scored_positions(10, 10, rng).tolist() == list(range(10))
+    part = bald.scored_positions(10, 4, np.random.default_rng(4))
+    again = bald.scored_positions(10, 4, np.random.default_rng(4))
+    assert part.tolist() == again.tolist() == sorted(set(part.tolist())) and len(part) == 4
+    values = np.array([0.5, 0.1, 0.9, 0.3])
+    full = bald.fill_unscored(10, part, values)
+    assert full[part].tolist() == values.tolist()
+    rest = np.setdiff1d(np.arange(10), part)
+    assert (full[rest] == 0.1 - 1.0).all()  # below every scored sample
+    assert bald.fill_unscored(4, np.arange(4), values).tolist() == values.tolist()
+
+
+def test_progress_logs_on_schedule_and_at_the_end(caplog):
+    import logging
+
+    from vabal.progress import Progress
+
+    log = logging.getLogger("vabal.test_progress")
+    with caplog.at_level(logging.INFO, logger="vabal.test_progress"):
+        progress = Progress(log, "things", 3, every=3600)
+        progress.update(1)  # too soon: nothing
+        progress.update(3)  # the end: always
+        eager = Progress(log, "eager", 5, every=0)
+        eager.update(2)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert lines[0].startswith("things: 3 of 3") and lines[1].startswith("eager: 2 of 5")
+
+
 # ------------------------------------------------------------------------------ Core-set
 def naive_greedy(pool: np.ndarray, centres: np.ndarray, k: int) -> list[int]:
     """The textbook O(N^2) greedy k-center, with exact distances."""

@@ -59,6 +59,17 @@ CASES = [
     (("methods", "vabal"), {"kind": "vabal", "mc_samples": 0}, "methods.vabal.mc_samples: 0"),
     (("methods", "bald"), {"kind": "bald", "mc_samples": 0}, "methods.bald.mc_samples: 0"),
     (("methods", "vabal"), {"kind": "vabal", "lamda": 0.1}, "unknown parameter(s) ['lamda']"),
+    (
+        ("methods", "vabal"),
+        {"kind": "vabal", "reading": "nats"},
+        'methods.vabal.reading: "nats" is invalid',
+    ),
+    (("methods", "bald"), {"kind": "bald", "subset": -5}, "methods.bald.subset: -5 is invalid"),
+    (
+        ("sources", "digits", "resize"),
+        2,
+        "sources.digits.resize: 2 is invalid: 2 is less than the minimum of 4",
+    ),
     ((*D, "imbalance"), "+1", "imbalance: cannot read '+1'"),
     ((*D, "budget"), DELETE, "datasets.digits_plus1: 'budget' is a required property"),
     (("seeds",), [-1], "seeds.0: -1 is invalid"),
