@@ -165,6 +165,28 @@ def test_budget_and_lambda_summaries():
     assert by.loc["random", "role"] == "competitor"
 
 
+def test_paired_differences_and_selection_shares_by_hand():
+    acc = {
+        ("d", "random", 0): [0.20, 0.30],
+        ("d", "random", 1): [0.10, 0.40],
+        ("d", "vabal", 0): [0.20, 0.50],
+        ("d", "vabal", 1): [0.10, 0.30],
+        ("d", "vabal", 2): [0.90, 0.90],  # no random run of seed 2: left out of the pairs
+    }
+    diff = analysis.paired_differences(rounds_table(acc), "d", ["vabal"], "random").iloc[0]
+    assert diff["seeds"] == 2
+    # avg: vabal 0.35, 0.20 vs random 0.25, 0.25 -> +0.10, -0.05; final: +0.20, -0.10
+    assert diff["d_avg_mean"] == pytest.approx(0.025) and diff["avg_ahead"] == 1
+    assert diff["d_avg_std"] == pytest.approx(np.std([0.10, -0.05], ddof=1))
+    assert (diff["d_final_min"], diff["d_final_max"]) == pytest.approx((-0.10, 0.20))
+    assert diff["final_mean"] == pytest.approx(0.40)
+    frame = rounds_table({("d", "m", 0): [0.1, 0.2, 0.3]}, n_classes=3, budget=10)
+    # labelled per class: [8, 1, 1], [16, 2, 2], [24, 3, 3]: each selection adds 8, 1, 1
+    shares = analysis.selection_shares(frame, "d", ["m"], [0])
+    assert shares["round"].tolist() == [0, 1] and shares["share"].tolist() == [0.8, 0.8]
+    assert analysis.selection_shares(frame, "d", ["m"], [1, 2])["share"].tolist() == [0.2, 0.2]
+
+
 def test_class_roles():
     assert analysis.class_roles(None, 10) == ([], [])
     assert analysis.class_roles("+[1]", 4) == ([0], [1, 2, 3])

@@ -151,6 +151,60 @@ def method_summary(rounds, datasets, methods, by=("dataset", "method")):
     return out
 
 
+def paired_differences(rounds, dataset, methods, baseline: str):
+    """Per method, its avg. and final accuracy minus ``baseline``'s, seed by seed (the runs
+    of one seed share the initial labelled set and every random choice made before the
+    methods differ): the mean and std of the differences over the seeds both have, their
+    min and max, and in how many seeds the method is ahead."""
+    import pandas as pd
+
+    runs = run_summary(select(rounds, [dataset], [*methods, baseline]))
+    base = runs[runs["method"] == baseline].set_index("seed")
+    rows = []
+    for method in methods:
+        mine = runs[runs["method"] == method].set_index("seed")
+        seeds = sorted(set(mine.index) & set(base.index))
+        row = {"dataset": dataset, "method": method, "baseline": baseline, "seeds": len(seeds)}
+        for what in ("avg", "final"):
+            diff = (mine.loc[seeds, what] - base.loc[seeds, what]).to_numpy(dtype=float)
+            row.update(
+                {
+                    f"{what}_mean": float(mine.loc[seeds, what].mean()) if seeds else np.nan,
+                    f"d_{what}_mean": float(diff.mean()) if seeds else np.nan,
+                    f"d_{what}_std": float(diff.std(ddof=1)) if len(seeds) > 1 else np.nan,
+                    f"d_{what}_min": float(diff.min()) if seeds else np.nan,
+                    f"d_{what}_max": float(diff.max()) if seeds else np.nan,
+                    f"{what}_ahead": int((diff > 0).sum()),
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def selection_shares(rounds, dataset, methods, classes: list[int]):
+    """The share of each round's selection that belongs to ``classes`` (0-based), from the
+    labelled counts of consecutive rounds (round r's selection is what round r+1 adds):
+    one row per (method, seed, round of the selection)."""
+    import pandas as pd
+
+    frame = select(rounds, [dataset], methods).sort_values(["method", "seed", "round"])
+    rows = []
+    for (method, seed), run in frame.groupby(["method", "seed"], sort=False):
+        counts = np.stack(run["labelled_per_class"].map(np.asarray).to_numpy())
+        for r, added in enumerate(np.diff(counts, axis=0)):
+            total = added.sum()
+            rows.append(
+                {
+                    "method": method,
+                    "seed": int(seed),
+                    "round": int(run["round"].iloc[r]),
+                    "selected": int(total),
+                    "share": float(added[classes].sum() / total) if total else np.nan,
+                }
+            )
+    return pd.DataFrame(rows, columns=["method", "seed", "round", "selected", "share"])
+
+
 def budget_summary(rounds, budgets: dict, methods):
     """Fig. 7(a): avg. and final accuracy per (budget variant, method)."""
     out = method_summary(rounds, list(budgets), methods)
