@@ -3,12 +3,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from vabal import cluster as vc
 from vabal import forkserver, locks
 from vabal import workflow as vw
 from vabal.errors import VabalError
 
 try:
     vw.startup(config)
+    # A SLURM run: sacct's "CANCELLED by <uid>" read as CANCELLED, and no GPU jobs sent to
+    # a partition without GPUs (vabal.cluster).
+    if workflow.is_main_process and vc.is_slurm(workflow):
+        vc.use_sacct_shim()
+        vc.check_partition_gpus(config, vc.default_partition(workflow))
 except VabalError as exc:
     sys.exit(f"error: {exc}")
 

@@ -19,7 +19,7 @@ rule train_classifier:
         ENV
     threads: 1
     resources:
-        gpu=1,
+        gpu=lambda w: vc.gpus(config, "train_classifier", w.dataset, w.method),
     params:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         evaluate_on=lambda w: config["datasets"][w.dataset]["evaluate_on"],
@@ -42,7 +42,7 @@ rule extract_features:
         ENV
     threads: 1
     resources:
-        gpu=1,
+        gpu=lambda w: vc.gpus(config, "extract_features", w.dataset, w.method),
     params:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
@@ -65,7 +65,7 @@ rule train_vae:
         ENV
     threads: 1
     resources:
-        gpu=1,
+        gpu=lambda w: vc.gpus(config, "train_vae", w.dataset, w.method),
     params:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
@@ -89,7 +89,7 @@ rule score:
         ENV
     threads: 1
     resources:
-        gpu=1,
+        gpu=lambda w: vc.gpus(config, "score", w.dataset, w.method),
     params:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
@@ -111,7 +111,7 @@ rule select:
         ENV
     threads: 1
     resources:
-        gpu=lambda w: int(config["methods"][w.method]["kind"] == "coreset"),
+        gpu=lambda w: vc.gpus(config, "select", w.dataset, w.method),
     params:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
