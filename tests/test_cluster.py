@@ -1,13 +1,14 @@
 """The SLURM profile (slurm/config.yaml): what it asks of SLURM, and the workflow run through
 it on a real single-node SLURM started by tests/cluster/local-slurm.sh.
 
-The cluster tests need root (they start SLURM's daemons) and Debian's slurm-wlm and munge
-(installed by the script with apt-get); without them they skip with the reason. The local
-node has no GPU: it declares one that SLURM hands out (`--gpus=1`) and the programs in the
-jobs, seeing no CUDA device, run on the CPU. Against the profile, the runs change only what
-is specific to a cluster: no accounting database here, so jobs are followed with `squeue`
-and the first status check comes after 1 s instead of 40; small memory requests; no
-partition or account.
+The cluster tests need root (they start SLURM's daemons) and Debian's slurm-wlm, munge,
+slurmdbd and mariadb-server (installed by the script with apt-get); without them they skip
+with the reason. The local cluster keeps job accounting (slurmdbd), as production clusters
+do, so jobs are followed with `sacct` (the plugin's default) and a cancelled job is
+`CANCELLED by 0` there. Its node has no GPU: the runs use the CPU switch
+(`training: {device: cpu}`), and the profile as shipped, without it, must stop at
+start-up. Against the profile, the runs change only what is specific to a cluster: the
+first status check after 1 s instead of 40, small memory requests, no partition or account.
 """
 
 from __future__ import annotations
@@ -206,9 +207,10 @@ def test_rules_ask_for_gpus_where_they_run_a_network(tmp_path):
         "vabal": {"kind": "vabal"},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    out = dry_run(
-        ["all", "--snakefile", str(REPO / "Snakefile"), "--configfile", "config.yaml"], tmp_path
-    )
+    # no SLURM to ask: the start-up check of the partition's GPUs stays silent
+    env = {**os.environ, "SLURM_CONF": str(tmp_path / "no-such-slurm.conf")}
+    args = ["all", "--snakefile", str(REPO / "Snakefile"), "--configfile", "config.yaml"]
+    out = dry_run(args, tmp_path, env)
     jobs = parse_dry_run(out)
     seen = set()
     for j in jobs:
@@ -224,6 +226,12 @@ def test_rules_ask_for_gpus_where_they_run_a_network(tmp_path):
     assert GPU_RULES | CPU_RULES | {"select"} <= seen
     assert_groups_are_rounds_with_one_gpu(jobs)
     assert_round_steps_are_grouped(jobs)
+    # the CPU switch: no job asks for a GPU, the profile's other resources stay
+    cpu = parse_dry_run(dry_run([*args, "--config", "training={device: cpu}"], tmp_path, env))
+    assert {j["rule"] for j in cpu} == seen
+    assert all(int(j["resources"].get("gpu", 0)) == 0 for j in cpu)
+    trains = [j for j in cpu if j["rule"] == "train_classifier"]
+    assert trains and all(j["resources"]["mem_mb"] == "16000" for j in trains)
 
 
 # ----------------------------------------------------------------- a real SLURM
@@ -261,7 +269,6 @@ def local_profile(tmp_path: Path) -> Path:
         return {**res, "mem_mb": 1000}
 
     overlay = {
-        "slurm-status-command": "squeue",
         "slurm-init-seconds-before-status-checks": 1,
         "default-resources": local(prof["default-resources"]),
         "set-resources": {rule: local(res) for rule, res in prof["set-resources"].items()},
@@ -319,12 +326,16 @@ def slurm_jobs(uuid: str) -> list[dict]:
     return jobs
 
 
+#: the tiny config with the CPU switch, as a CPU-only cluster runs it
+CPU_CONFIG = {**TINY_CONFIG, "training": {**TINY_CONFIG["training"], "device": "cpu"}}
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
     """The tiny config run locally (--cores 2, one thread per job), the reference."""
     d = tmp_path_factory.mktemp("local")
     t0 = time.monotonic()
-    run_snakemake(d, TINY_CONFIG)
+    run_snakemake(d, CPU_CONFIG)
     print(f"local run: {time.monotonic() - t0:.0f} s")
     return d
 
@@ -354,10 +365,28 @@ def assert_same_outputs(a: Path, b: Path):
     assert np.array_equal(ta["accuracy"], tb["accuracy"])
 
 
-def test_tiny_run_through_slurm_equals_local(slurm_cluster, local_run, tmp_path):
+def test_profile_as_shipped_stops_on_a_partition_without_gpus(slurm_cluster, tmp_path):
+    """Without the CPU switch, jobs would ask for GPUs that the partition lacks (sbatch:
+    "Invalid generic resource (gres) specification"): the run stops at start-up with one
+    message naming the partition and the switch, and submits nothing."""
     work = tmp_path / "slurm"
     work.mkdir()
     (work / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    before = subprocess.run(["squeue", "-h", "--states=all", "-o", "%i"], capture_output=True)
+    proc = subprocess.run(slurm_command(work), cwd=work, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log[-3000:]
+    assert "SLURM partition 'local' has no GPUs" in log and "training: {device: cpu}" in log
+    assert "SLURM jobid" not in log and "Submitted" not in log
+    after = subprocess.run(["squeue", "-h", "--states=all", "-o", "%i"], capture_output=True)
+    assert after.stdout == before.stdout  # no job reached SLURM
+    assert not (work / "results").exists()
+
+
+def test_tiny_run_through_slurm_equals_local(slurm_cluster, local_run, tmp_path):
+    work = tmp_path / "slurm"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(CPU_CONFIG))
     t0 = time.monotonic()
     proc = subprocess.run(slurm_command(work), cwd=work, capture_output=True, text=True)
     wall = time.monotonic() - t0
@@ -372,7 +401,7 @@ def test_tiny_run_through_slurm_equals_local(slurm_cluster, local_run, tmp_path)
     # one for each of prepare_source, make_split, collect_rounds, fig3a (a figure)
     assert len(rounds) == 3 and len(jobs) == 7, jobs
     for j in jobs:
-        assert ("gpu:1" in j["tres"]) == (j in rounds), j  # GPU jobs ask --gpus=1, CPU none
+        assert "gpu" not in j["tres"], j  # the CPU switch: no job asks for a GPU
     print(f"tiny run through SLURM: {wall:.0f} s, {len(jobs)} SLURM jobs")
 
     assert_same_outputs(local_run, work)
@@ -390,13 +419,65 @@ def wait_for(predicate, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def test_cancelled_jobs_are_rerun(slurm_cluster, local_run, tmp_path):
-    """scancel on a running round: the profile's retries submit it again; a run stopped
-    with its job cancelled leaves no partial output and the next invocation finishes it,
-    with the same results as a local run."""
+def test_cancelled_job_is_resubmitted_and_the_run_finishes(slurm_cluster, local_run, tmp_path):
+    """scancel on a running round, on a cluster with accounting (sacct says "CANCELLED by
+    0"): the job counts as failed, the profile's retries submit it again, and the run
+    finishes by itself, with the same results as a local run."""
     work = tmp_path / "slurm"
     work.mkdir()
-    (work / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    (work / "config.yaml").write_text(yaml.safe_dump(CPU_CONFIG))
+    for part in ("results/data", "results/splits", RUN / "round0"):
+        shutil.copytree(local_run / part, work / part)
+    logfile = tmp_path / "run.log"
+    with open(logfile, "w") as fh:
+        run = subprocess.Popen(slurm_command(work), cwd=work, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        uuid = wait_for(
+            lambda: (m := re.search(r"SLURM run ID: (\S+)", logfile.read_text())) and m.group(1),
+            120,
+            "the run to start",
+        )
+        labelled = work / RUN / "round1/labelled.parquet"
+
+        def running_round1():
+            jobs = [
+                j
+                for j in slurm_jobs(uuid)
+                if "-round1_" in j["comment"] and j["state"] == "RUNNING"
+            ]
+            return labelled.exists() and jobs
+
+        job = wait_for(running_round1, 600, "round 1 to run")[0]
+        subprocess.run(["scancel", job["id"]], check=True)
+        acct = wait_for(
+            lambda: subprocess.run(
+                ["sacct", "-X", "-n", "-P", "-o", "State", "-j", job["id"]],
+                env={**os.environ, "PATH": os.environ["PATH"]},
+                capture_output=True,
+                text=True,
+            ).stdout.strip(),
+            60,
+            "sacct to report the cancelled job",
+        )
+        assert acct.startswith("CANCELLED by ")  # what the plugin alone would wait on forever
+        assert run.wait(timeout=900) == 0, logfile.read_text()[-6000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    jobs = slurm_jobs(uuid)
+    round1 = sorted((j for j in jobs if "-round1_" in j["comment"]), key=lambda j: int(j["id"]))
+    assert [j["state"] for j in round1] == ["CANCELLED", "COMPLETED"], round1
+    assert_same_outputs(local_run, work)
+
+
+def test_cancelled_jobs_are_rerun(slurm_cluster, local_run, tmp_path):
+    """scancel on a running round, then Ctrl-C: a run stopped with its job cancelled
+    leaves no partial output and the next invocation finishes it, with the same results as
+    a local run."""
+    work = tmp_path / "slurm"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(CPU_CONFIG))
     # start from round 1: the data, the split and round 0 of the local run (times kept)
     for part in ("results/data", "results/splits", RUN / "round0"):
         shutil.copytree(local_run / part, work / part)

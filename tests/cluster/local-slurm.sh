@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real single-node SLURM cluster on 127.0.0.1, for the tests of the SLURM profile.
 #
-#   tests/cluster/local-slurm.sh start    install (Debian: slurm-wlm, munge) and start
+#   tests/cluster/local-slurm.sh start    install (Debian: slurm-wlm, munge, slurmdbd,
+#                                         mariadb-server) and start
 #   tests/cluster/local-slurm.sh status   what runs, as sinfo sees it
 #   tests/cluster/local-slurm.sh stop     cancel its jobs, stop its daemons, remove its files
 #
@@ -11,17 +12,20 @@
 # is the link /etc/slurm/slurm.conf -> $LOCAL_SLURM_DIR/slurm.conf (where every SLURM
 # command, including the srun that runs inside a job, looks for its configuration); start
 # refuses to run when that path already holds something else, and stop removes the link.
-# The daemons are munged, slurmctld and slurmd, started by this script and stopped by pid
-# (each pid is checked to be the daemon of this folder first); no other process is touched.
-# The Debian packages stay installed after stop.
+# The daemons are munged, mariadbd, slurmdbd, slurmctld and slurmd, started by this script and
+# stopped by pid (each pid is checked to be the daemon of this folder first); no other
+# process is touched. The Debian packages stay installed after stop.
 #
-# The cluster: one node with the machine's cores and memory (less 1 GiB), one partition
-# `local`, and LOCAL_SLURM_GPUS (default 1) GPUs that SLURM schedules and hands out
+# The cluster: one node with the machine's cores and memory (less 1 GiB) and one partition
+# `local`, with job accounting as on a production cluster: slurmdbd on a MariaDB database of
+# its own in the folder, so `sacct` reports every job (a cancelled one as "CANCELLED by
+# <uid>"). LOCAL_SLURM_ACCOUNTING=0 leaves accounting out (then follow jobs with `squeue`,
+# which keeps ended jobs for MinJobAge = 600 s). The node has no GPU (LOCAL_SLURM_GPUS=0,
+# the default). LOCAL_SLURM_GPUS=n declares n GPUs that SLURM schedules and hands out
 # (`--gpus=1`) but that are not there: their device files are copies of /dev/null in the
-# folder, so jobs are placed as on a GPU cluster and their programs find no GPU and use the
-# CPU. No accounting database: `sacct` has nothing, follow jobs with `squeue`, which keeps
-# ended jobs for MinJobAge = 600 s. Ports: LOCAL_SLURM_PORT and the next one (default: the
-# first free pair from 16817).
+# folder, so jobs are placed as on a GPU cluster and their programs find no GPU and use
+# the CPU. Ports: LOCAL_SLURM_PORT and the next three (slurmctld, slurmd, slurmdbd,
+# MariaDB; default: the first free four from 16817).
 #
 # Exit status: 0 ok, 2 not root, 3 the packages cannot be installed, 4 another SLURM is
 # configured here (/etc/slurm/slurm.conf), 1 anything else.
@@ -34,9 +38,14 @@ MARKER=.local-slurm # marks a folder made by this script (stop removes only such
 NODE=localnode
 CLUSTER=vabal-local
 PARTITION=local
-GPUS=${LOCAL_SLURM_GPUS:-1}
+GPUS=${LOCAL_SLURM_GPUS:-0}
+ACCOUNTING=${LOCAL_SLURM_ACCOUNTING:-1}
 PACKAGES=(slurm-wlm munge)
 COMMANDS=(slurmctld slurmd sbatch squeue scontrol sinfo scancel munged)
+if ((ACCOUNTING)); then
+    PACKAGES+=(slurmdbd mariadb-server)
+    COMMANDS+=(slurmdbd sacct sacctmgr mariadbd mariadb-install-db mariadb)
+fi
 
 say() { printf 'local-slurm: %s\n' "$*" >&2; }
 die() {
@@ -50,8 +59,9 @@ pid_of() { # pid_of NAME: the pid in NAME's pid file if that process is ours and
     pid=$(<"$file")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     [[ -r /proc/$pid/cmdline ]] || return 1
-    # ours: the daemon's command line names this folder
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$DIR/" || return 1
+    # ours: the daemon's command line (or, for slurmdbd, its SLURM_CONF) names this folder
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; tr '\0' ' ' <"/proc/$pid/environ"; } 2>/dev/null |
+        grep -qF -- "$DIR/" || return 1
     echo "$pid"
 }
 
@@ -104,17 +114,84 @@ choose_ports() {
         CTLD_PORT=$LOCAL_SLURM_PORT
     else
         CTLD_PORT=16817
-        while ! { port_free "$CTLD_PORT" && port_free $((CTLD_PORT + 1)); }; do
-            CTLD_PORT=$((CTLD_PORT + 2))
-            ((CTLD_PORT < 16917)) || die 1 "no free pair of ports in 16817..16917"
+        while ! { port_free "$CTLD_PORT" && port_free $((CTLD_PORT + 1)) &&
+            port_free $((CTLD_PORT + 2)) && port_free $((CTLD_PORT + 3)); }; do
+            CTLD_PORT=$((CTLD_PORT + 4))
+            ((CTLD_PORT < 16917)) || die 1 "no four free ports in 16817..16917"
         done
     fi
     SLURMD_PORT=$((CTLD_PORT + 1))
+    DBD_PORT=$((CTLD_PORT + 2))
+    DB_PORT=$((CTLD_PORT + 3))
+}
+
+start_accounting() { # MariaDB and slurmdbd in $DIR, the cluster registered
+    local pass db="$DIR/mysql"
+    mkdir -p "$db"
+    pass=$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+    if [[ ! -d $db/data/mysql ]]; then
+        mariadb-install-db --no-defaults --datadir="$db/data" --user=root \
+            --auth-root-authentication-method=socket --skip-test-db >"$DIR/log/mariadb-install.log" 2>&1 ||
+            die 1 "mariadb-install-db failed: $(tail -n 3 "$DIR/log/mariadb-install.log" | tr '\n' ' ')"
+    fi
+    if ! pid_of mariadbd >/dev/null; then
+        mariadbd --no-defaults --datadir="$db/data" --socket="$db/mysql.sock" --port="$DB_PORT" \
+            --bind-address=127.0.0.1 --pid-file="$DIR/run/mariadbd.pid" --user=root \
+            --log-error="$DIR/log/mariadb.log" --innodb-buffer-pool-size=64M >/dev/null 2>&1 &
+        for _ in $(seq 300); do
+            [[ -S $db/mysql.sock ]] && mariadb --no-defaults --socket="$db/mysql.sock" -e 'select 1' >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        [[ -S $db/mysql.sock ]] || die 1 "mariadbd did not start: $(tail -n 3 "$DIR/log/mariadb.log" 2>/dev/null | tr '\n' ' ')"
+    fi
+    mariadb --no-defaults --socket="$db/mysql.sock" <<SQL || die 1 "could not set up the accounting database"
+CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
+ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
+FLUSH PRIVILEGES;
+SQL
+    cat >"$DIR/slurmdbd.conf" <<EOF
+# Written by tests/cluster/local-slurm.sh: the accounting daemon of the local cluster.
+AuthType=auth/munge
+AuthInfo=socket=$DIR/munge/munge.socket
+DbdAddr=127.0.0.1
+DbdHost=localhost
+DbdPort=$DBD_PORT
+SlurmUser=root
+PidFile=$DIR/run/slurmdbd.pid
+LogFile=$DIR/log/slurmdbd.log
+DebugLevel=info
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$DB_PORT
+StorageUser=slurm
+StoragePass=$pass
+StorageLoc=slurm_acct_db
+EOF
+    chmod 600 "$DIR/slurmdbd.conf"
+    # slurmdbd reads the slurmdbd.conf beside the slurm.conf that SLURM_CONF names
+    pid_of slurmdbd >/dev/null || SLURM_CONF="$DIR/slurm.conf" slurmdbd ||
+        die 1 "slurmdbd did not start: $(tail -n 5 "$DIR/log/slurmdbd.log" 2>/dev/null | tr '\n' ' ')"
+    local until=$((SECONDS + 30))
+    while ((SECONDS < until)); do
+        timeout 5 sacctmgr -n -P list cluster >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    sacctmgr -i -n -P list cluster format=cluster 2>/dev/null | grep -qx "$CLUSTER" ||
+        timeout 20 sacctmgr -i add cluster "$CLUSTER" >/dev/null 2>&1 ||
+        die 1 "could not register cluster $CLUSTER with slurmdbd: $(tail -n 3 "$DIR/log/slurmdbd.log" | tr '\n' ' ')"
 }
 
 write_config() {
-    local cpus mem gres=""
+    local cpus mem gres="" accounting="AccountingStorageType=accounting_storage/none"
     ((GPUS > 0)) && gres="Gres=gpu:$GPUS"
+    if ((ACCOUNTING)); then
+        accounting="AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$DBD_PORT
+AccountingStoragePass=$DIR/munge/munge.socket"
+    fi
     cpus=$(nproc)
     # what slurmd sees, less 1 GiB for the daemons and the submitting snakemake
     mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
@@ -143,7 +220,7 @@ SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+$accounting
 JobCompType=jobcomp/none
 MpiDefault=none
 SwitchType=switch/none
@@ -210,6 +287,7 @@ start() {
             --seed-file="$DIR/munge/munged.seed" ||
             die 1 "munged did not start: $(tail -n 3 "$DIR/log/munged.log" 2>/dev/null | tr '\n' ' ')"
     fi
+    ((ACCOUNTING)) && start_accounting
     # the daemons fork and write their pid files; -f names this folder on their command line
     pid_of slurmctld >/dev/null || SLURM_CONF="$DIR/slurm.conf" slurmctld -f "$DIR/slurm.conf" ||
         die 1 "slurmctld did not start: $(tail -n 5 "$DIR/log/slurmctld.log" 2>/dev/null | tr '\n' ' ')"
@@ -230,7 +308,7 @@ start() {
     idle* | mixed* | allocated*) ;;
     *) die 1 "node $NODE is '${state:-not known}' after 60 s; logs in $DIR/log" ;;
     esac
-    say "up in $((SECONDS - t0)) s: cluster $CLUSTER, partition $PARTITION, node $NODE ($(nproc) CPUs), ports $CTLD_PORT/$SLURMD_PORT, files in $DIR"
+    say "up in $((SECONDS - t0)) s: cluster $CLUSTER, partition $PARTITION, node $NODE ($(nproc) CPUs, $GPUS GPUs), accounting $( ((ACCOUNTING)) && echo "slurmdbd on $DBD_PORT" || echo off), ports $CTLD_PORT/$SLURMD_PORT, files in $DIR"
 }
 
 stop() {
@@ -254,6 +332,8 @@ stop() {
     fi
     stop_pid slurmd
     stop_pid slurmctld
+    stop_pid slurmdbd
+    stop_pid mariadbd
     stop_pid munged
     if [[ -L $CONF_LINK && $(readlink "$CONF_LINK") == "$DIR/slurm.conf" ]]; then
         rm -f "$CONF_LINK"
