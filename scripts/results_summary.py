@@ -54,8 +54,6 @@ def summarise(config, rounds, dataset) -> tuple[list[str], dict]:
     frame = rounds[rounds["dataset"] == dataset]
     methods = [m for m in config["methods"] if m in set(frame["method"])]
     label = {m: targets.method_label(config, m) for m in methods}
-    if config["methods"].get("vabal_literal", {}).get("reading") == "literal":
-        label["vabal_literal"] = "VaB-AL (literal Eq. 6)"
     n_rounds = int(frame["round"].max()) + 1
     seeds = sorted(set(frame["seed"]))
     lines = [f"### {dataset}", "", f"Seeds {', '.join(map(str, seeds))}; accuracy in %."]

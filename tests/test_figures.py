@@ -291,6 +291,10 @@ def test_method_labels():
     )
     assert targets.method_label(config, "vabal_abs") == "VaB-AL (|z|)"
     assert targets.method_label(config, "bald") == "MC-Dropout (BALD)"
+    config["methods"]["vabal_literal"] = {"kind": "vabal", "reading": "literal"}
+    assert targets.method_label(config, "vabal_literal") == "VaB-AL (literal Eq. 6)"
+    config["methods"]["vabal_std"] = {"kind": "vabal", "reading": "standardised"}
+    assert targets.method_label(config, "vabal_std") == "VaB-AL"  # the default
 
 
 def tiny(**figures) -> dict:

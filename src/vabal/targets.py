@@ -101,6 +101,13 @@ KIND_KEYS = {
     "vabal_diagnostics": {"title"},
 }
 SINGLE_DATASET = {"trials", "top_images", "class_scatter"}
+#: legend text of VaB-AL's readings of Eq. 6 other than the default
+READING_LABELS = {
+    "standardised": "standardised",
+    "per_feature": "per-feature likelihood",
+    "literal": "literal Eq. 6",
+    "authors": "authors' score",
+}
 METHOD_LABELS = {
     "random": "Random",
     "vabal": "VaB-AL",
@@ -276,6 +283,7 @@ def method_label(config: dict, method: str) -> str:
         ("difficulty", lambda v: "no difficulty"),
         ("lambda", lambda v: f"λ={v:g}"),
         ("w_type", lambda v: {"abs": "|z|", "sigmoid": "sigmoid(z)", "z2": "z²"}[v]),
+        ("reading", lambda v: READING_LABELS[v]),
     ):
         if m["kind"] == "vabal" and key in m and m[key] != defaults[key]:
             changed.append(text(m[key]))
