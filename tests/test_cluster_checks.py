@@ -92,6 +92,11 @@ def test_default_partition_from_the_resource_settings():
     assert cluster.default_partition(SimpleNamespace()) is None
     assert cluster.is_slurm(SimpleNamespace(executor_plugin=SimpleNamespace(name="slurm")))
     assert not cluster.is_slurm(SimpleNamespace(executor_plugin=None))
+    from snakemake.resources import Resources  # what Snakemake passes
+
+    real = Resources.from_mapping({"slurm_partition": "gpu", "mem_mb": 8000})
+    assert cluster.default_partition(wf(real)) == "gpu"
+    assert cluster.default_partition(wf(Resources.from_mapping({"mem_mb": 1}))) is None
 
 
 def test_sacct_shim_reads_cancelled_by_uid_as_cancelled(tmp_path):

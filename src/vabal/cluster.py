@@ -100,17 +100,25 @@ def default_partition(workflow) -> str | None:
     try:
         resources = workflow.resource_settings.default_resources
         value = resources.get("slurm_partition") if resources is not None else None
+        value = getattr(value, "value", value)  # a snakemake.resources.Resource
     except Exception:  # resource settings of another Snakemake version: cannot tell
         return None
-    value = getattr(value, "value", value)
     if isinstance(value, str):
         value = value.strip().strip("\"'")
     return value or None
 
 
 def is_slurm(workflow) -> bool:
+    """Whether the run submits to SLURM (known once Snakemake executes: from ``onstart``)."""
     plugin = getattr(workflow, "executor_plugin", None)
     return getattr(plugin, "name", None) == "slurm"
+
+
+def slurm_startup(workflow, config: dict) -> None:
+    """What a SLURM run does before submitting anything (the Snakefile's ``onstart``)."""
+    if is_slurm(workflow):
+        use_sacct_shim()
+        check_partition_gpus(config, default_partition(workflow))
 
 
 def use_sacct_shim() -> None:

@@ -10,11 +10,6 @@ from vabal.errors import VabalError
 
 try:
     vw.startup(config)
-    # A SLURM run: sacct's "CANCELLED by <uid>" read as CANCELLED, and no GPU jobs sent to
-    # a partition without GPUs (vabal.cluster).
-    if workflow.is_main_process and vc.is_slurm(workflow):
-        vc.use_sacct_shim()
-        vc.check_partition_gpus(config, vc.default_partition(workflow))
 except VabalError as exc:
     sys.exit(f"error: {exc}")
 
@@ -38,6 +33,12 @@ def stop_forkserver():
 
 
 onstart:
+    # A SLURM run, before any job is submitted: sacct's "CANCELLED by <uid>" read as
+    # CANCELLED, and no GPU jobs sent to a partition without GPUs (vabal.cluster).
+    try:
+        vc.slurm_startup(workflow, config)
+    except VabalError as exc:
+        sys.exit(f"error: {exc}")
     if workflow.local_exec:
         FORKSERVER["server"] = forkserver.start(f"{R}/logs/forkserver.log")
 

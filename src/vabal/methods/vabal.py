@@ -17,7 +17,7 @@ import numpy as np
 from vabal import seeding
 from vabal.errors import ConfigError
 from vabal.methods import REGISTRY
-from vabal.methods.base import Method, RoundContext
+from vabal.methods.base import Method, RoundContext, top_k
 
 #: Parameters and their defaults (Section 3.4), as registered in vabal.methods.
 DEFAULTS = REGISTRY["vabal"].params  # one source of truth: the registry
@@ -142,9 +142,12 @@ class VaBAL(Method):
         log_d_on, log_p_on = difficulty.double().log(), prior.double().log()
         zeros = torch.zeros_like(log_d_on)
 
+        def terms(difficulty_on: bool, prior_on: bool):
+            """log p(y|y^) and log p(y^) per class, a term set to 1 (Table 1) being 0."""
+            return (log_d_on if difficulty_on else zeros), (log_p_on if prior_on else zeros)
+
         def eq6(difficulty_on: bool, prior_on: bool) -> np.ndarray:
-            log_d = log_d_on if difficulty_on else zeros
-            log_p = log_p_on if prior_on else zeros
+            log_d, log_p = terms(difficulty_on, prior_on)
             if authors:
                 scores = vae.authors_score(log_lik, log_p.exp())
             elif p["likelihood"] == "predicted":
@@ -155,8 +158,7 @@ class VaBAL(Method):
 
         scores_all = eq6(p["difficulty"], p["prior"])
         scores_np = scores_all[unl_pos]
-        log_d = log_d_on if p["difficulty"] else zeros
-        log_p = log_p_on if p["prior"] else zeros
+        log_d, log_p = terms(p["difficulty"], p["prior"])
 
         # diagnostics
         classifier_pred = feats["pred"][~torch.from_numpy(lab)].to(device)
@@ -226,8 +228,6 @@ def _selection_change(ctx: RoundContext, scores: np.ndarray, others: dict) -> di
     """The share of the round's selection (the ``budget`` highest ``scores``, ties broken as
     ``select`` breaks them) that changes under each of ``others`` (name -> scores, e.g. the
     prior set to 1): 0 means that term cannot move the selection."""
-    from vabal.methods.base import top_k
-
     if not ctx.budget or not len(scores):
         return {}
     budget = min(ctx.budget, len(scores))
