@@ -73,6 +73,7 @@ REDUCED = {
         "fig10": {"datasets": ["d_b10", "d"], "methods": ["random"]},
         "fig7b": {"datasets": ["d"], "methods": ["random"], "sweep": ["vabal"]},
         "fig11": {"datasets": ["d"], "methods": ["random"], "sweep": ["vabal_lambda0", "vabal"]},
+        "vabal_diagnostics": {"datasets": ["d", "d_val"]},
     },
     "tables": {
         "table1": {"datasets": ["d_val"], "methods": ["vabal_no_prior", "vabal"]},

@@ -184,3 +184,25 @@ def test_fast_path_trains_like_the_plain_path(strict_fp32):
     )
     losses = [h["loss"] for h in hist_fast], [h["loss"] for h in hist_plain]
     np.testing.assert_allclose(*losses, rtol=1e-3, atol=1e-3)
+
+
+def test_one_channel_batches_have_the_standard_layout():
+    # (N, 1, H, W) with channel stride 1 is channels-last too; oneDNN's CPU backward then
+    # gives different gradients on every call (and corrupts the heap)
+    from vabal.training import DeviceImages, to_nchw
+
+    images, labels = separable_images(n=16)
+    x = to_nchw(images, "cpu")
+    assert x.stride() == (64, 64, 8, 1) and torch.equal(x[:, 0], torch.from_numpy(images[..., 0]))
+    data = DeviceImages.from_numpy(images, [0.3], [0.3], torch.device("cpu"))
+    batch = data.batch(torch.arange(16), {"padding": 1, "hflip": True}, torch.Generator())
+    assert batch.stride() == (64, 64, 8, 1)
+    model = build_classifier("resnet18", 2, 1, width=4, seed=3)
+    y = torch.as_tensor(labels)
+    grads = []
+    for _ in range(3):
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(data.normalise(data.data)), y).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for again in grads[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(grads[0], again, strict=True))

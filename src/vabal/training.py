@@ -53,10 +53,9 @@ class DeviceImages:
 
     @classmethod
     def from_numpy(cls, images: np.ndarray, mean, std, device) -> DeviceImages:
-        data = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
         shape = (1, -1, 1, 1)
         return cls(
-            data=data.contiguous(),
+            data=to_nchw(images, device),
             mean=torch.tensor(mean, dtype=torch.float32, device=device).view(shape),
             std=torch.tensor(std, dtype=torch.float32, device=device).view(shape),
         )
@@ -78,6 +77,19 @@ class DeviceImages:
         if x.is_cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
+
+
+def to_nchw(images: np.ndarray, device) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> uint8 (N, C, H, W) on the device, with the standard strides.
+
+    ``permute(0, 3, 1, 2).contiguous()`` leaves a one-channel batch with strides
+    (H*W, 1, W, 1): contiguous and channels-last at once. oneDNN's CPU convolution backward
+    (PyTorch 2.14) misreads that layout: its gradients change from call to call and it
+    corrupts the heap (digits, NEU in grey). A copy into fresh storage gives
+    (H*W, H*W, W, 1), and every tensor computed from it keeps that layout.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device).copy_(x)
 
 
 def random_crop_flip(

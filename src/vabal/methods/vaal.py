@@ -38,7 +38,7 @@ from vabal import io, seeding
 from vabal.errors import DataError
 from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
-from vabal.training import amp_dtype, use_fast_path
+from vabal.training import amp_dtype, to_nchw, use_fast_path
 from vabal.vae import reparameterise
 
 log = logging.getLogger(__name__)
@@ -175,12 +175,6 @@ class _Cycle:
         return idx
 
 
-def _to_device(images: np.ndarray, device) -> torch.Tensor:
-    """uint8 (N, H, W, C) -> uint8 (N, C, H, W) on the device."""
-    data = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    return data.permute(0, 3, 1, 2).contiguous()
-
-
 def _batch(data: torch.Tensor, idx: torch.Tensor, hflip: bool, gen) -> torch.Tensor:
     """Images in [0, 1] (as the public code's ToTensor), optionally randomly flipped."""
     x = data[idx].float().div_(255.0)
@@ -239,7 +233,7 @@ def train_vaal(
     if device.type == "cuda":
         vae = vae.to(memory_format=torch.channels_last)
     gen = torch.Generator(device=device).manual_seed(seeding.derive(seed, "vaal", "batches"))
-    lab_data, unl_data = _to_device(labelled, device), _to_device(unlabelled, device)
+    lab_data, unl_data = to_nchw(labelled, device), to_nchw(unlabelled, device)
     lab_cycle = _Cycle(len(labelled), p["batch_size"], True, gen, device)
     unl_cycle = _Cycle(len(unlabelled), p["batch_size"], False, gen, device)
     n_pool = len(labelled) + len(unlabelled)
@@ -368,7 +362,7 @@ def pool_statistics(
             m.momentum = None  # cumulative average
     model.train()
     gen = torch.Generator(device=device).manual_seed(seed)
-    data = _to_device(images, device)
+    data = to_nchw(images, device)
     order = torch.randperm(len(data), generator=gen, device=device)
     for lo in range(0, len(data), batch_size):
         x = _batch(data, order[lo : lo + batch_size], False, None)
@@ -397,7 +391,7 @@ def discriminator_logits(
     disc.eval()
     out = []
     for lo in range(0, len(images), batch_size):
-        data = _to_device(images[lo : lo + batch_size], device)
+        data = to_nchw(images[lo : lo + batch_size], device)
         x = _batch(data, torch.arange(len(data), device=device), False, None)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             out.append(disc(vae.encode(x)[0]).float().cpu())
