@@ -410,6 +410,7 @@ def _diagnostics_figure(data, spec, out_png) -> None:
     lines = list(dict.fromkeys(zip(data["dataset"], data["method"], strict=True)))
     palette = sns.color_palette("colorblind", 10) + sns.color_palette("husl", 10)
     stats = data.groupby(["dataset", "method", "round"])[columns].agg(["mean", "std"])
+    rounds = sorted(int(r) for r in data["round"].unique())
     for ax, col in zip(axes, columns, strict=True):
         for i, (d, m) in enumerate(lines):
             block = stats.loc[(d, m)]
@@ -424,7 +425,8 @@ def _diagnostics_figure(data, spec, out_png) -> None:
             ax.set_yscale("log")
         ax.set_xlabel("round")
         ax.set_title(_wrap(analysis.DIAGNOSTIC_COLUMNS[col], 40), fontsize=8)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xticks(rounds)  # the scored rounds, also when there is only one
+        ax.set_xlim(rounds[0] - 0.5, rounds[-1] + 0.5)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=6.5)
     _suptitle(fig, spec["title"])
