@@ -256,10 +256,15 @@ def test_graphed_vae_training_follows_the_eager_one():
 def synthetic_round(tmp_path: Path, n_labelled=30, n_unlabelled=120, k=3):
     """A RoundContext over mixture features, as the extract_features step would write them."""
     taps, y = mixture(n_labelled + n_unlabelled, k)
-    ids = np.arange(n_labelled + n_unlabelled)
-    labelled = ids[:n_labelled]
     pred = y.clone()
     pred[n_labelled::7] = (pred[n_labelled::7] + 1) % k  # a classifier that errs sometimes
+    return round_on_features(tmp_path, taps, y, pred, k, n_labelled, seed=3, round_=1)
+
+
+def round_on_features(tmp_path, taps, y, pred, k, n_labelled, seed, round_, **ctx):
+    """Write the features file of a pool (the first ``n_labelled`` labelled) as the
+    extract_features step would, and return the round's context over it."""
+    ids = np.arange(len(y))
     feats = {
         "sample_id": torch.from_numpy(ids),
         "labelled": torch.from_numpy(ids < n_labelled),
@@ -271,12 +276,13 @@ def synthetic_round(tmp_path: Path, n_labelled=30, n_unlabelled=120, k=3):
     return RoundContext(
         store=SimpleNamespace(num_classes=k),
         split=pd.DataFrame({"sample_id": ids, "label": y.numpy()}),
-        labelled=labelled,
+        labelled=ids[:n_labelled],
         unlabelled=ids[n_labelled:],
-        seed=3,
-        round=1,
+        seed=seed,
+        round=round_,
         recipe={"device": "cpu"},
         files={"extract_features": tmp_path / "features.pt", "train_vae": tmp_path / "vae.pt"},
+        **ctx,
     )
 
 
@@ -333,26 +339,7 @@ def imbalanced_round(tmp_path: Path, seed: int = 0, budget: int = 60) -> RoundCo
     pred = y.clone()
     flip = torch.rand(n, generator=g) < 0.15
     pred[flip] = torch.randint(0, k, (int(flip.sum()),), generator=g)
-    ids = np.arange(n)
-    feats = {
-        "sample_id": torch.from_numpy(ids),
-        "labelled": torch.from_numpy(ids < nl),
-        "taps": [t.half() for t in taps],
-        "logits": F.one_hot(pred, k).float(),
-        "pred": pred,
-    }
-    io.save_torch(tmp_path / "features.pt", feats)
-    return RoundContext(
-        store=SimpleNamespace(num_classes=k),
-        split=pd.DataFrame({"sample_id": ids, "label": y.numpy()}),
-        labelled=ids[:nl],
-        unlabelled=ids[nl:],
-        seed=1,
-        round=0,
-        recipe={"device": "cpu"},
-        files={"extract_features": tmp_path / "features.pt", "train_vae": tmp_path / "vae.pt"},
-        budget=budget,
-    )
+    return round_on_features(tmp_path, taps, y, pred, k, nl, seed=1, round_=0, budget=budget)
 
 
 TABLE1 = {
