@@ -36,6 +36,29 @@ TINY_CONFIG = {
 }
 
 
+#: Test modules by duration, longest first (measured): the parallel workers of the default
+#: command (pytest-xdist, one module per worker at a time, in this order: pyproject.toml's
+#: --no-loadscope-reorder) start them first, so that no long module is left to run alone
+#: at the end. The others follow in their usual order.
+LONGEST_FIRST = (
+    "test_cluster",
+    "test_paper_workflow",
+    "test_bad_inputs",
+    "test_reliability",
+    "test_method_invariants",
+    "test_workflow",
+    "test_baselines",
+    "test_vabal",
+    "test_store",
+    "test_sources",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).stem, len(rank)))
+
+
 @pytest.fixture
 def tiny_config() -> dict:
     return copy.deepcopy(TINY_CONFIG)
@@ -71,6 +94,16 @@ def cifar100_standin(root: Path, per_class: int = 2) -> Path:
 
     top, _ = _cifar100_folder(root / "standin-src", per_class=per_class, test_per_class=1)
     return _pack(root / "standin-cifar-100-python.tar.gz", top, "cifar-100-python")
+
+
+def without_slurm(tmp_path: Path) -> dict:
+    """This process's environment on a machine with SLURM's commands but no cluster to ask:
+    an empty SLURM_CONF makes every SLURM command fail at once. (A SLURM_CONF that names no
+    file makes them retry for up to 60 s, and the executor plugin runs `scontrol show
+    config`, with a 10 s timeout, whenever Snakemake loads it.)"""
+    conf = tmp_path / "empty-slurm.conf"
+    conf.write_text("")
+    return {**os.environ, "SLURM_CONF": str(conf)}
 
 
 def standin_sources_arg(archive: Path) -> str:

@@ -25,6 +25,9 @@ pytestmark = pytest.mark.slow
 RUN0 = "results/runs/digits_plus1/random/seed0/round0"
 CORESET0 = "results/runs/digits_plus1/coreset/seed0/round0"  # its steps read the classifier
 SPLIT = "results/splits/digits_plus1/seed0.parquet"
+#: the cases below run one job or two: each in its own process, as without the fork server
+#: (whose start-up imports PyTorch once, which pays off only over many jobs)
+FEW_JOBS = {"VABAL_FORKSERVER": "off"}
 
 #: test_config.CASES run through Snakemake here (by their expected message).
 THROUGH_SNAKEMAKE = [
@@ -207,7 +210,7 @@ def test_bad_source_data_fails_its_job_cleanly(make, tmp_path):
     config["sources"] = {"imgs": {"kind": "imagefolder", **source}}
     config["datasets"] = {"imgs": {"source": "imgs", "budget": 2, "rounds": 2}}
     config["figures"] = {}
-    proc = run_snakemake(tmp_path, config, check=False)
+    proc = run_snakemake(tmp_path, config, check=False, env=FEW_JOBS)
     assert_clean_failure(proc, needles, tmp_path)
     log = (tmp_path / "results" / "logs" / "prepare_source" / "imgs.log").read_text()
     assert needles[0] in log  # the rule's log has it too
@@ -264,7 +267,7 @@ def test_corrupt_file_of_a_run_is_named(victim, target, needle, where, first_rou
     shutil.copytree(first_round, work, symlinks=True)
     _cut(work / victim)
     before = (work / target).read_bytes() if (work / target).exists() else None
-    proc = run_snakemake(work, RUN_CONFIG, targets=[target], check=False)
+    proc = run_snakemake(work, RUN_CONFIG, targets=[target], check=False, env=FEW_JOBS)
     out = assert_clean_failure(proc, [needle, "delete it and run the workflow again"], work)
     if where == "job":  # the job that read it failed and left nothing
         assert not (work / target).exists(), out[-2000:]
@@ -282,9 +285,9 @@ def test_corrupt_file_deleted_is_recomputed(first_round, tmp_path):
     classifier = work / CORESET0 / "classifier.pt"
     _cut(classifier)
     target = [f"{CORESET0}/features.pt"]
-    assert run_snakemake(work, RUN_CONFIG, targets=target, check=False).returncode != 0
+    assert run_snakemake(work, RUN_CONFIG, targets=target, check=False, env=FEW_JOBS).returncode
     classifier.unlink()
-    run_snakemake(work, RUN_CONFIG, targets=target)
+    run_snakemake(work, RUN_CONFIG, targets=target, env=FEW_JOBS)
     again, first = (
         torch.load(p, weights_only=True)["state_dict"]
         for p in (classifier, first_round / CORESET0 / "classifier.pt")

@@ -17,7 +17,6 @@ import copy
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -34,7 +33,10 @@ from conftest import (
     cifar100_standin,
     run_snakemake,
     standin_sources_arg,
+    without_slurm,
 )
+
+from vabal import targets
 
 pytestmark = pytest.mark.slow
 
@@ -177,24 +179,34 @@ def assert_round_steps_are_grouped(jobs):
 
 
 def test_paper_dag_through_the_profile_without_a_cluster(tmp_path):
-    """`snakemake --profile slurm -n all_figures` from the repository root, paper config,
-    with no SLURM to talk to; one SLURM job per round of each run."""
-    if not (SHARED_DATASETS / "cifar10-jpeg-q75.tar.xz").exists():
-        pytest.skip(f"{SHARED_DATASETS}/cifar10-jpeg-q75.tar.xz not found")
-    env = {**os.environ, "SLURM_CONF": str(tmp_path / "no-such-slurm.conf")}
+    """`snakemake --profile slurm -n paper` from the repository root with config.yaml, and
+    no SLURM to talk to: the whole paper's DAG (CIFAR-10 and NEU from ../shared/datasets,
+    CIFAR-100 from a synthetic stand-in of the official archive), every target once, and
+    one SLURM job per round of each run."""
+    for name in ("cifar10-jpeg-q75.tar.xz", "neu-cls-64.tar.xz"):
+        if not (SHARED_DATASETS / name).exists():
+            pytest.skip(f"{SHARED_DATASETS / name} not found")
     standin = standin_sources_arg(cifar100_standin(tmp_path))  # CIFAR-100 is not here
-    args = ["all_figures", "--nolock", "--config", f"results={tmp_path}/results", standin]
-    out = dry_run(args, REPO, env, profile="slurm")  # found as ./slurm from the repository root
+    args = ["paper", "--nolock", "--config", f"results={tmp_path}/results", standin]
+    t0 = time.monotonic()
+    out = dry_run(args, REPO, without_slurm(tmp_path), profile="slurm")  # ./slurm
+    seconds = time.monotonic() - t0
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w[\w-]*)\s+(\d+)$", out, re.M)}
+    print(f"paper DAG: {counts['total']} jobs, dry run {seconds:.1f} s")
+    for name in targets.TARGETS:
+        assert counts[name] == 1, name
+    # 255 runs: 13 datasets x 5 methods, 4 lambdas, 4 + 2 table variants, x 3 seeds
+    assert counts["train_classifier"] == 1485 and "evaluate" not in counts
+    assert counts["prepare_source"] == 3 and counts["collect_rounds"] == 1
+    assert counts["make_split"] == 17 * 3
     jobs = parse_dry_run(out)
-    counts = pd.Series([j["rule"] for j in jobs]).value_counts().to_dict()
-    n_rounds = counts["train_classifier"]
     groups = {j["group"] for j in jobs if j["group"]}
-    assert len(groups) == n_rounds
+    assert len(groups) == counts["train_classifier"]  # one per round of each run
     assert_groups_are_rounds_with_one_gpu(jobs)
     assert_round_steps_are_grouped(jobs)
-    # all_figures runs nothing: it is no SLURM job
-    without_groups = sum(1 for j in jobs if j["rule"] != "all_figures")
-    alone = sum(1 for j in jobs if not j["group"] and j["rule"] != "all_figures")
+    # paper runs nothing: it is no SLURM job
+    without_groups = sum(1 for j in jobs if j["rule"] != "paper")
+    alone = sum(1 for j in jobs if not j["group"] and j["rule"] != "paper")
     print(f"paper: {without_groups} SLURM jobs without groups, {len(groups) + alone} with")
 
 
@@ -206,8 +218,7 @@ def test_rules_ask_for_gpus_where_they_run_a_network(tmp_path):
         "vabal": {"kind": "vabal"},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    # no SLURM to ask: the start-up check of the partition's GPUs stays silent
-    env = {**os.environ, "SLURM_CONF": str(tmp_path / "no-such-slurm.conf")}
+    env = without_slurm(tmp_path)  # the start-up check of the partition's GPUs stays silent
     args = ["all", "--snakefile", str(REPO / "Snakefile"), "--configfile", "config.yaml"]
     out = dry_run(args, tmp_path, env)
     jobs = parse_dry_run(out)
@@ -382,32 +393,6 @@ def test_profile_as_shipped_stops_on_a_partition_without_gpus(slurm_cluster, tmp
     assert not (work / "results").exists()
 
 
-def test_tiny_run_through_slurm_equals_local(slurm_cluster, local_run, tmp_path):
-    work = tmp_path / "slurm"
-    work.mkdir()
-    (work / "config.yaml").write_text(yaml.safe_dump(CPU_CONFIG))
-    t0 = time.monotonic()
-    proc = subprocess.run(slurm_command(work), cwd=work, capture_output=True, text=True)
-    wall = time.monotonic() - t0
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
-    assert "SLURM jobid" in log  # it went through sbatch, not a local fallback
-
-    jobs = slurm_jobs(run_uuid(log))
-    assert all(j["state"] == "COMPLETED" for j in jobs), jobs
-    rounds = [j for j in jobs if "-round" in j["comment"]]
-    # one SLURM job per round (train_classifier and select together), and
-    # one for each of prepare_source, make_split, collect_rounds, fig3a (a figure)
-    assert len(rounds) == 3 and len(jobs) == 7, jobs
-    for j in jobs:
-        assert "gpu" not in j["tres"], j  # the CPU switch: no job asks for a GPU
-    print(f"tiny run through SLURM: {wall:.0f} s, {len(jobs)} SLURM jobs")
-
-    assert_same_outputs(local_run, work)
-    rerun = subprocess.run(slurm_command(work, ["-n"]), cwd=work, capture_output=True, text=True)
-    assert "Nothing to be done" in rerun.stdout + rerun.stderr
-
-
 def wait_for(predicate, timeout, what):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -418,16 +403,16 @@ def wait_for(predicate, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def test_cancelled_job_is_resubmitted_and_the_run_finishes(slurm_cluster, local_run, tmp_path):
-    """scancel on a running round, on a cluster with accounting (sacct says "CANCELLED by
-    0"): the job counts as failed, the profile's retries submit it again, and the run
-    finishes by itself, with the same results as a local run."""
+def test_run_through_slurm_with_a_cancelled_job_equals_local(slurm_cluster, local_run, tmp_path):
+    """The tiny config through sbatch, from an empty folder, with scancel on a running round,
+    on a cluster with accounting (sacct says "CANCELLED by 0"): the job counts as failed,
+    the profile's retries submit it again, and the run finishes by itself, with the same
+    results as a local run and nothing left to do."""
     work = tmp_path / "slurm"
     work.mkdir()
     (work / "config.yaml").write_text(yaml.safe_dump(CPU_CONFIG))
-    for part in ("results/data", "results/splits", RUN / "round0"):
-        shutil.copytree(local_run / part, work / part)
     logfile = tmp_path / "run.log"
+    t0 = time.monotonic()
     with open(logfile, "w") as fh:
         run = subprocess.Popen(slurm_command(work), cwd=work, stdout=fh, stderr=subprocess.STDOUT)
     try:
@@ -451,7 +436,6 @@ def test_cancelled_job_is_resubmitted_and_the_run_finishes(slurm_cluster, local_
         acct = wait_for(
             lambda: subprocess.run(
                 ["sacct", "-X", "-n", "-P", "-o", "State", "-j", job["id"]],
-                env={**os.environ, "PATH": os.environ["PATH"]},
                 capture_output=True,
                 text=True,
             ).stdout.strip(),
@@ -464,7 +448,20 @@ def test_cancelled_job_is_resubmitted_and_the_run_finishes(slurm_cluster, local_
         if run.poll() is None:
             run.kill()
             run.wait()
+    wall = time.monotonic() - t0
+    assert "SLURM jobid" in logfile.read_text()  # it went through sbatch, not a local fallback
     jobs = slurm_jobs(uuid)
-    round1 = sorted((j for j in jobs if "-round1_" in j["comment"]), key=lambda j: int(j["id"]))
-    assert [j["state"] for j in round1] == ["CANCELLED", "COMPLETED"], round1
+    for r in range(3):
+        ran = sorted((j for j in jobs if f"-round{r}_" in j["comment"]), key=lambda j: int(j["id"]))
+        # one SLURM job per round (train_classifier and select together); round 1 twice
+        expected = ["CANCELLED", "COMPLETED"] if r == 1 else ["COMPLETED"]
+        assert [j["state"] for j in ran] == expected, (r, ran)
+    # and one for each of prepare_source, make_split, collect_rounds, fig3a (a figure)
+    others = [j for j in jobs if "-round" not in j["comment"]]
+    assert len(others) == 4 and all(j["state"] == "COMPLETED" for j in others), others
+    for j in jobs:
+        assert "gpu" not in j["tres"], j  # the CPU switch: no job asks for a GPU
+    print(f"tiny run through SLURM with one scancel: {wall:.0f} s, {len(jobs)} SLURM jobs")
     assert_same_outputs(local_run, work)
+    rerun = subprocess.run(slurm_command(work, ["-n"]), cwd=work, capture_output=True, text=True)
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr

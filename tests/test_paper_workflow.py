@@ -1,6 +1,7 @@
 """Every figure and table target through Snakemake: a reduced quickstart in a temporary
 folder (digits, two rounds, a tiny classifier), its outputs against the per-round table,
-partial reruns, the report; and the dry run of the paper's whole grid."""
+partial reruns, the report; and the quickstart's DAG. (The dry run of the paper's whole
+grid goes through the SLURM profile, in tests/test_cluster.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SHARED_DATASETS, cifar100_standin, run_snakemake, standin_sources_arg
+from conftest import REPO, run_snakemake
 
 from vabal import targets
 
@@ -270,49 +271,6 @@ def test_report_holds_every_target(drawn):
     for name in targets.TARGETS:
         assert f"{name}.png" in text or f"{name}.html" in text, name
     assert "Fig. 3(b)" in text and "provenance.html" in text
-
-
-def test_paper_dag_dry_run(tmp_path):
-    """`snakemake -n paper` with config.yaml: the whole paper's DAG, CIFAR-10 and NEU from
-    ../shared/datasets, CIFAR-100 from a synthetic stand-in of the official archive."""
-    for name in ("cifar10-jpeg-q75.tar.xz", "neu-cls-64.tar.xz"):
-        if not (SHARED_DATASETS / name).exists():
-            pytest.skip(f"{SHARED_DATASETS / name} not found")
-    archive = cifar100_standin(tmp_path)
-    t0 = time.monotonic()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "paper",
-            "--cores",
-            "1",
-            "--nolock",
-            "--quiet",
-            "rules",
-            "--configfile",
-            str(REPO / "config.yaml"),
-            "--config",
-            f"results={tmp_path / 'results'}",
-            standin_sources_arg(archive),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.monotonic() - t0
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w[\w-]*)\s+(\d+)$", out, re.M)}
-    print(f"paper DAG: {counts['total']} jobs, dry run {seconds:.1f} s")
-    for name in targets.TARGETS:
-        assert counts[name] == 1, name
-    # 255 runs: 13 datasets x 5 methods, 4 lambdas, 4 + 2 table variants, x 3 seeds
-    assert counts["train_classifier"] == 1485 and "evaluate" not in counts
-    assert counts["prepare_source"] == 3 and counts["collect_rounds"] == 1
-    assert counts["make_split"] == 17 * 3
 
 
 def test_quickstart_draws_every_target(tmp_path):

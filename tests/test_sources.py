@@ -499,21 +499,3 @@ def test_real_neu():
     assert set(data.source_split) == {"train"}
     assert data.names[:2] == ["cr/1.jpg", "cr/2.jpg"]
     assert "sp/64.jpg" in data.names  # stored as RGB, loaded as grey
-
-
-def test_real_cifar10_jpeg():
-    _require(CIFAR10_JPEG_ARCHIVE)
-    verify_checksum(CIFAR10_JPEG_ARCHIVE, sha256=_shared_sha256(CIFAR10_JPEG_ARCHIVE.name))
-    start = time.perf_counter()
-    data = load_cifar10(CIFAR10_JPEG_ARCHIVE)
-    print(f"CIFAR-10 JPEG loaded in {time.perf_counter() - start:.1f} s")
-    _check_consistent(data)
-    assert data.images.shape == (60000, 32, 32, 3)
-    train = data.source_split == "train"
-    assert train.sum() == 50000 and (~train).sum() == 10000
-    assert np.bincount(data.labels[train]).tolist() == [5000] * 10
-    assert np.bincount(data.labels[~train]).tolist() == [1000] * 10
-    assert data.class_names[0] == "airplane" and data.class_names[9] == "truck"
-    assert train[:50000].all()  # train first
-    assert data.names[0] == "train/airplane/0000.jpg"
-    assert data.names[-1] == "test/truck/0999.jpg"

@@ -1,8 +1,11 @@
 """The canonical store on real archives (skipped when absent) and on digits."""
 
+import time
+
 import numpy as np
 import pytest
 from conftest import SHARED_DATASETS
+from test_sources import _shared_sha256
 
 from vabal.data import store
 from vabal.data.splits import make_split
@@ -20,10 +23,32 @@ def need(path):
 
 @pytest.fixture(scope="module")
 def cifar10_store(tmp_path_factory):
+    """The store of the real CIFAR-10 JPEG archive, its checksum checked (made once: decoding
+    60 000 JPEGs is the slowest part of the data layer's tests)."""
     need(CIFAR10)
     out = tmp_path_factory.mktemp("cifar10")
-    store.prepare({"kind": "cifar10", "path": str(CIFAR10)}, out)
+    sha256 = _shared_sha256(CIFAR10.name)
+    start = time.perf_counter()
+    store.prepare({"kind": "cifar10", "path": str(CIFAR10), "sha256": sha256}, out)
+    print(f"CIFAR-10 JPEG store made in {time.perf_counter() - start:.1f} s")
     return store.load(out)
+
+
+def test_cifar10_store_of_the_real_jpeg_archive(cifar10_store):
+    s, samples = cifar10_store, cifar10_store.samples
+    assert s.images.shape == (60000, 32, 32, 3) and s.images.dtype == np.uint8
+    train = (samples["source_split"] == "train").to_numpy()
+    assert train.sum() == 50000 and (~train).sum() == 10000
+    labels = samples["label"].to_numpy()
+    assert labels.min() == 0 and labels.max() == 9
+    assert np.bincount(labels[train]).tolist() == [5000] * 10
+    assert np.bincount(labels[~train]).tolist() == [1000] * 10
+    assert s.class_names[0] == "airplane" and s.class_names[9] == "truck"
+    assert train[:50000].all()  # train first
+    assert samples["name"].is_unique
+    assert samples["name"].iloc[0] == "train/airplane/0000.jpg"
+    assert samples["name"].iloc[-1] == "test/truck/0999.jpg"
+    assert s.meta["counts"] == {"train": 50000, "test": 10000}
 
 
 def test_digits_store(tmp_path):
