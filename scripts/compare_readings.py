@@ -25,13 +25,14 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from vabal import config as cfg  # noqa: E402
-from vabal import io, rounds  # noqa: E402
-from vabal.analysis import class_roles  # noqa: E402
+from vabal import io  # noqa: E402
 from vabal.methods import REGISTRY  # noqa: E402
-from vabal.methods.vabal import VaBAL  # noqa: E402
-from vabal.vae import READINGS  # noqa: E402
-from vabal.workflow import ROUND  # noqa: E402
+from vabal.methods.vabal.method import VaBAL  # noqa: E402
+from vabal.methods.vabal.vae import READINGS  # noqa: E402
+from vabal.plan import config as cfg  # noqa: E402
+from vabal.plan.layout import ROUND  # noqa: E402
+from vabal.report.analysis import class_roles  # noqa: E402
+from vabal.run import rounds  # noqa: E402
 
 
 def compare(config: dict, dataset: str, method: str, seed: int, round_: int, variants) -> dict:
@@ -55,7 +56,7 @@ def compare(config: dict, dataset: str, method: str, seed: int, round_: int, var
     dominant, _ = class_roles(ds.get("imbalance"), ctx.store.num_classes)
     import torch
 
-    from vabal.features import load_round_features
+    from vabal.learn.features import load_round_features
 
     feats = load_round_features(folder / "features.pt")
     order = np.argsort(feats["sample_id"].numpy())

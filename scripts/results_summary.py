@@ -23,8 +23,10 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from vabal import analysis, io, targets  # noqa: E402
-from vabal import config as cfg  # noqa: E402
+from vabal import io  # noqa: E402
+from vabal.plan import config as cfg  # noqa: E402
+from vabal.plan import grid, targets  # noqa: E402
+from vabal.report import analysis  # noqa: E402
 
 
 def pct(x, sign=False) -> str:
@@ -45,7 +47,7 @@ def class_groups(config, dataset, rounds) -> dict[str, list[int]]:
     if spec and len(rare) < len(dominant):
         groups["rare"] = rare
     if not spec:
-        counts = cfg.class_counts(config, config["datasets"][dataset]["source"])
+        counts = grid.class_counts(config, config["datasets"][dataset]["source"])
         groups["three smallest classes"] = [int(i) for i in np.argsort(counts)[:3]]
     return groups
 
@@ -119,7 +121,7 @@ def summarise(config, rounds, dataset) -> tuple[list[str], dict]:
     for group, classes in class_groups(config, dataset, frame).items():
         shares = analysis.selection_shares(frame, dataset, methods, classes)
         names = frame["class_names"].iloc[0]
-        pool = cfg.class_counts(config, config["datasets"][dataset]["source"])
+        pool = grid.class_counts(config, config["datasets"][dataset]["source"])
         lines += [
             "",
             f"Share of each round's selection from the {group} "

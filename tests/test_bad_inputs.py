@@ -287,7 +287,7 @@ def test_corrupt_file_deleted_is_recomputed(first_round, tmp_path):
     target = [f"{CORESET0}/features.pt"]
     assert run_snakemake(work, RUN_CONFIG, targets=target, check=False, env=FEW_JOBS).returncode
     classifier.unlink()
-    run_snakemake(work, RUN_CONFIG, targets=target, env=FEW_JOBS)
+    run_snakemake(work, RUN_CONFIG, targets=target)
     again, first = (
         torch.load(p, weights_only=True)["state_dict"]
         for p in (classifier, first_round / CORESET0 / "classifier.pt")

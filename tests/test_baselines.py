@@ -13,9 +13,12 @@ import torch
 
 from vabal import io
 from vabal.errors import ConfigError
-from vabal.methods import REGISTRY, bald, coreset, vaal
+from vabal.learn.models import build_classifier
+from vabal.methods import REGISTRY
+from vabal.methods.bald import method as bald
 from vabal.methods.base import RoundContext
-from vabal.models import build_classifier
+from vabal.methods.coreset import method as coreset
+from vabal.methods.vaal import method as vaal
 
 
 @pytest.fixture

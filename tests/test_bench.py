@@ -52,9 +52,9 @@ def _bench_rows(**seconds):
 
 
 def test_estimate_scales_measured_steps_to_every_round(tiny_config, capsys):
-    from vabal import config as config_mod
-    from vabal import estimate
     from vabal.data.splits import expected_pool_size
+    from vabal.plan import config as config_mod
+    from vabal.plan import estimate, grid
 
     tiny_config["methods"]["vabal"] = {"kind": "vabal", "epochs": 3, "mc_samples": 7}
     cfg = config_mod.validate(tiny_config)
@@ -65,7 +65,7 @@ def test_estimate_scales_measured_steps_to_every_round(tiny_config, capsys):
     # 600 s / (3000 labels x 200 epochs) per labelled image and epoch, at 32x32
     assert plain["train_classifier"] == pytest.approx(1e-3 * (20 + 40 + 60) * 4 * px)
     assert set(plain) == {"train_classifier", "evaluate"}
-    counts = config_mod.class_counts(cfg, "digits")
+    counts = grid.class_counts(cfg, "digits")
     pool = expected_pool_size(counts, 10, ds, "digits_plus1")
     vab = estimate.run_seconds(cfg, "digits_plus1", "vabal", rates)
     # the method's steps run in the two rounds that select (not the last)

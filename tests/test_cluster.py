@@ -36,7 +36,7 @@ from conftest import (
     without_slurm,
 )
 
-from vabal import targets
+from vabal.plan import targets
 
 pytestmark = pytest.mark.slow
 

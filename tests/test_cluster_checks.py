@@ -1,4 +1,4 @@
-"""The workflow's SLURM-specific logic without a cluster (vabal.cluster): which jobs ask for
+"""The workflow's SLURM-specific logic without a cluster (vabal.run.cluster): which jobs ask for
 a GPU under the CPU switch, the start-up check against sinfo, and the sacct shim that reads
 "CANCELLED by <uid>" as CANCELLED. Fake sinfo/sacct programs stand in for SLURM's."""
 
@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import pytest
 from conftest import REPO, TINY_CONFIG
 
-from vabal import cluster
-from vabal import config as cfg
 from vabal.errors import ConfigError
+from vabal.plan import config as cfg
+from vabal.run import cluster
 
 
 def tiny(**training) -> dict:

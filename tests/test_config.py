@@ -5,9 +5,9 @@ import copy
 import pytest
 from conftest import TINY_CONFIG
 
-from vabal import config as cfg
-from vabal import workflow
 from vabal.errors import ConfigError
+from vabal.plan import config as cfg
+from vabal.plan import grid, workflow
 
 
 def with_change(path, value):
@@ -94,7 +94,7 @@ def test_good_config_fills_defaults(tmp_path, monkeypatch):
     assert ds["val_fraction"] == 0 and ds["evaluate_on"] == "test" and ds["variant_seed"] == 0
     recipe = cfg.training_recipe(config, "digits_plus1", "random")
     assert recipe["momentum"] == 0.9 and recipe["weight_decay"] == 5e-4 and recipe["width"] == 8
-    assert list(cfg.runs(config)) == [("digits_plus1", "random", 0)]
+    assert list(grid.runs(config)) == [("digits_plus1", "random", 0)]
 
 
 def test_filters_select_runs():
@@ -102,7 +102,7 @@ def test_filters_select_runs():
     config["seeds"] = [0, 1, 2]
     config["only_seeds"] = [1]
     cfg.validate(config)
-    assert list(cfg.runs(config)) == [("digits_plus1", "random", 1)]
+    assert list(grid.runs(config)) == [("digits_plus1", "random", 1)]
 
 
 def test_repository_configs_are_valid():

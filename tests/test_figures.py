@@ -11,9 +11,10 @@ import pytest
 import yaml
 from conftest import REPO, TINY_CONFIG
 
-from vabal import analysis, provenance, tables, targets
-from vabal import config as cfg
 from vabal.errors import ConfigError
+from vabal.plan import config as cfg
+from vabal.plan import grid, targets
+from vabal.report import analysis, provenance, tables
 
 
 def rounds_table(acc: dict, n_classes=3, budget=10) -> pd.DataFrame:
@@ -235,7 +236,7 @@ def test_configs_draw_every_target(path):
 
 def test_paper_grid_runs_and_sharing():
     config = paper_config()
-    runs = list(cfg.runs(config))
+    runs = list(grid.runs(config))
     assert len(runs) == len(set(runs)) == 255
     # Table 1's full method on CIFAR-10+[1] is Table 2's z^2 row: one run, two tables
     shared = set(targets.target_runs(config, "table1")) & set(targets.target_runs(config, "table2"))
@@ -277,7 +278,7 @@ def test_filters_request_only_fully_selected_targets():
     config["skip_datasets"] = ["cifar100", "cifar100_plus45-55"]
     left = set(targets.TARGETS) - set(targets.requested(config))
     assert left == {"fig3c", "fig4c", "fig18", "fig23"}
-    assert all(d not in ("cifar100", "cifar100_plus45-55") for d, _, _ in cfg.runs(config))
+    assert all(d not in ("cifar100", "cifar100_plus45-55") for d, _, _ in grid.runs(config))
     config["skip_datasets"], config["only_methods"] = [], ["bald", "coreset", "vabal"]
     assert "fig5" in targets.requested(config) and "fig3a" not in targets.requested(config)
 
@@ -418,7 +419,8 @@ def test_rounds_table_schema_lists_provenance(tmp_path):
 def test_diagnostics_target_draws_every_scored_vabal_round(tmp_path):
     """Its inputs are the score diagnostics of every round but the last of each VaB-AL run
     of its datasets (not the other methods' runs); the data drawn are those numbers."""
-    from vabal import io, plots
+    from vabal import io
+    from vabal.report import plots
 
     config = tiny(vabal_diagnostics={"datasets": ["digits_plus1"]})
     config["methods"]["vabal_literal"] = {"kind": "vabal", "reading": "literal"}

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from vabal import forkserver
+from vabal.run import forkserver
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 CLIENT = (
-    "import sys; from vabal import forkserver; "
+    "import sys; from vabal.run import forkserver; "
     "status = forkserver.delegate(sys.argv[1]); "
     "print('in-process' if status is None else 'delegated', file=sys.stderr); "
     "sys.exit(97 if status is None else status)"
@@ -70,7 +70,7 @@ def test_job_runs_in_a_child_with_its_streams_directory_environment_and_status(s
         tmp_path / "job.py",
         """
         import os, sys, tempfile
-        from vabal import forkserver
+        from vabal.run import forkserver
         print("out:", os.environ["JOB_VALUE"], sys.argv[-1], forkserver.IN_CHILD)
         print("err line", file=sys.stderr)
         open("marker", "w").write(f"{os.getpid()} {os.getppid()} {tempfile.gettempdir()}")
@@ -164,7 +164,7 @@ def test_no_server_another_python_or_a_dead_socket_run_the_job_in_process(
 
 def test_server_ends_with_the_process_that_started_it(tmp_path):
     starter = (
-        "import sys, time; from pathlib import Path; from vabal import forkserver; "
+        "import sys, time; from pathlib import Path; from vabal.run import forkserver; "
         f"s = forkserver.start({str(tmp_path / 'log')!r}, preload=()); "
         "print(s.socket, s.process.pid, flush=True); "
         "[time.sleep(0.05) for _ in range(600) if not Path(s.socket).exists()]"
@@ -207,7 +207,7 @@ def test_preloading_never_touches_the_cuda_driver():
                     calls.append(_name)
                     return _real(*args)
                 setattr(torch._C, name, spy)
-        from vabal import forkserver
+        from vabal.run import forkserver
         for module in forkserver.PRELOAD:
             importlib.import_module(module)
         print(calls, torch.cuda.is_initialized())

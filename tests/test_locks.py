@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from vabal import locks
+from vabal.run import locks
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_no_locks_nothing_to_say(tmp_path):
 
 def test_register_records_this_process_until_it_exits(tmp_path):
     code = (
-        "import sys, time; from vabal import locks; "
+        "import sys, time; from vabal.run import locks; "
         f"print(locks.register({str(tmp_path)!r}), flush=True); time.sleep(0.3)"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}

@@ -2,7 +2,7 @@
 
 tests/test_baselines.py runs every method once through the workflow on digits; here
 hypothesis draws seeds, budgets, imbalance variants, validation carve-outs and initial sizes,
-and the round steps (`vabal.rounds`: split, label, train_classifier, the method's steps,
+and the round steps (`vabal.run.rounds`: split, label, train_classifier, the method's steps,
 select) run in this process on a tiny synthetic image store with tiny networks, round after
 round until the pool is used up. For every method and every round:
 
@@ -32,10 +32,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from vabal import io, rounds
-from vabal.config import TRAINING_DEFAULTS
+from vabal import io
 from vabal.data import store as store_mod
 from vabal.methods import REGISTRY
+from vabal.plan.config import TRAINING_DEFAULTS
+from vabal.run import rounds
 
 #: each method shrunk to a few seconds per round on a CPU
 TINY_PARAMS = {
@@ -309,7 +310,7 @@ def test_deterministic_switch_reaches_every_network_step(switch, tmp_path):
     code = f"""
 import json, os, sys
 from types import SimpleNamespace
-from vabal import snakemake_step
+from vabal.run import step as job
 
 def step(smk):
     import torch
@@ -319,14 +320,14 @@ def step(smk):
         "benchmark": torch.backends.cudnn.benchmark,
     }}))
 
-snakemake_step.HANDLERS["score"] = step
+job.HANDLERS["score"] = step
 recipe = {{"deterministic": {switch}, "device": "cpu"}}
 smk = SimpleNamespace(rule="score", log=[{str(tmp_path / "score.log")!r}], threads=1,
                       params=SimpleNamespace(recipe=recipe))
-snakemake_step.run(smk)
+job.run(smk)
 """
     env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
-    env["PYTHONPATH"] = str(Path(rounds.__file__).parents[1])
+    env["PYTHONPATH"] = str(Path(rounds.__file__).parents[2])
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     state = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import REPO, run_snakemake
 
-from vabal import targets
+from vabal.plan import targets
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +120,7 @@ def drawn(tmp_path_factory):
 
 
 def test_every_target_is_drawn(drawn):
-    from vabal import config as cfg
+    from vabal.plan import config as cfg
 
     config = cfg.validate(copy.deepcopy(REDUCED))
     assert targets.configured(config) == list(targets.TARGETS)
@@ -231,7 +231,7 @@ def test_rerun_of_one_seed_redraws_only_its_targets(drawn, tmp_path):
                 assert "dataset=d," in wc and "method=random" in wc and "seed=1" in wc, wc
         assert sum(rule == "train_classifier" for rule, _ in jobs) == 2
         # exactly the targets that draw (d, random, seed 1)
-        from vabal import config as cfg
+        from vabal.plan import config as cfg
 
         config = cfg.validate(copy.deepcopy(REDUCED))
         expected = {

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from vabal.config import TRAINING_DEFAULTS
-from vabal.models import build_classifier
-from vabal.training import predict_logits, random_crop_flip, train_classifier
+from vabal.learn.models import build_classifier
+from vabal.learn.training import predict_logits, random_crop_flip, train_classifier
+from vabal.plan.config import TRAINING_DEFAULTS
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_cuda_bf16_training_runs():
 
 
 def test_epoch_augmentation_crops_inside_padding_and_flips_about_half():
-    from vabal.training import DeviceImages, epoch_batches
+    from vabal.learn.training import DeviceImages, epoch_batches
 
     n, size, pad = 2000, 6, 2
     # every image is a distinct ramp, so a crop's position can be read off its pixels
@@ -123,7 +123,7 @@ def test_epoch_augmentation_crops_inside_padding_and_flips_about_half():
 
 
 def test_graph_safe_sgd_follows_torch_sgd():
-    from vabal.training import GraphSafeSGD
+    from vabal.learn.training import GraphSafeSGD
 
     torch.manual_seed(0)
     a = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 3))
@@ -145,7 +145,7 @@ def test_graph_safe_sgd_follows_torch_sgd():
 
 
 def _step_pair(device, fast):
-    from vabal.training import DeviceImages, TrainStep
+    from vabal.learn.training import DeviceImages, TrainStep
 
     images, labels = separable_images(n=32)
     model = build_classifier("resnet18", 2, 1, width=4, seed=3).to(device)
@@ -189,7 +189,7 @@ def test_fast_path_trains_like_the_plain_path(strict_fp32):
 def test_one_channel_batches_have_the_standard_layout():
     # (N, 1, H, W) with channel stride 1 is channels-last too; oneDNN's CPU backward then
     # gives different gradients on every call (and corrupts the heap)
-    from vabal.training import DeviceImages, to_nchw
+    from vabal.learn.training import DeviceImages, to_nchw
 
     images, labels = separable_images(n=16)
     x = to_nchw(images, "cpu")

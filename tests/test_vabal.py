@@ -14,11 +14,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from vabal import io, vae
+from vabal import io
 from vabal.errors import ConfigError
 from vabal.methods import REGISTRY
 from vabal.methods.base import RoundContext, top_k
-from vabal.methods.vabal import DEFAULTS, VaBAL, check_params
+from vabal.methods.vabal import vae
+from vabal.methods.vabal.method import DEFAULTS, VaBAL, check_params
 
 CPU = torch.device("cpu")
 LOG_2PI = math.log(2 * math.pi)
@@ -477,8 +478,8 @@ def test_registry_defaults_and_bad_parameters():
 
 # ----------------------------------------------------------------------------- workflow
 def test_workflow_digits_chain_invariants_and_determinism(tmp_path, snakemake_run, tiny_config):
-    from vabal import config as cfg_mod
-    from vabal import rounds
+    from vabal.plan import config as cfg_mod
+    from vabal.run import rounds
 
     cfg = tiny_config
     cfg["methods"]["vabal"] = {"kind": "vabal", "epochs": 2, "mc_samples": 5}

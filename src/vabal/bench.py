@@ -120,7 +120,7 @@ def _peak(m) -> dict:
 
 
 def recipe_for(size: dict, device: str, **kw) -> dict:
-    from vabal.config import TRAINING_DEFAULTS
+    from vabal.plan.config import TRAINING_DEFAULTS
 
     recipe = {
         **TRAINING_DEFAULTS,
@@ -155,8 +155,8 @@ def reference_loop(
     from torch.utils.data import DataLoader, Dataset
     from torchvision import transforms
 
-    from vabal.models import build_classifier
-    from vabal.training import crop_padding
+    from vabal.learn.models import build_classifier
+    from vabal.learn.training import crop_padding
 
     pad = crop_padding(recipe, images.shape[1])
     tf = transforms.Compose(
@@ -225,7 +225,7 @@ def project_rate(history) -> tuple[float, float]:
 
 
 def train_project(images, labels, num_classes, mean, std, recipe, seed=0):
-    from vabal.training import train_classifier
+    from vabal.learn.training import train_classifier
 
     model, history = train_classifier(images, labels, num_classes, mean, std, recipe, seed, 0)
     for h in history:
@@ -316,10 +316,11 @@ def write_store(root: Path, images, labels, num_classes, test_images=None, test_
 
 def bench_round(report: Report, size: dict, device, methods: list[str]) -> None:
     """One round of every method through the library's round steps (what each rule runs)."""
-    from vabal import io, rounds
+    from vabal import io
     from vabal.data import store as store_mod
     from vabal.data.splits import make_split
     from vabal.methods import REGISTRY
+    from vabal.run import rounds
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -420,7 +421,7 @@ def _small_params(kind: str, size: dict) -> dict:
 def bench_vabal(report: Report, size: dict, device) -> None:
     import torch
 
-    from vabal import vae
+    from vabal.methods.vabal import vae
 
     dims = [size["width"] * k for k in (1, 2, 4, 8)]
     gen = torch.Generator().manual_seed(0)
@@ -471,7 +472,7 @@ def vae_defaults() -> dict:
 def bench_coreset(report: Report, size: dict, device) -> None:
     import torch
 
-    from vabal.methods.coreset import greedy_k_center
+    from vabal.methods.coreset.method import greedy_k_center
 
     n, d, k = size["coreset"]
     gen = torch.Generator().manual_seed(0)
@@ -493,7 +494,7 @@ def bench_coreset(report: Report, size: dict, device) -> None:
 
 def bench_vaal(report: Report, size: dict, device) -> None:
     """VAAL's training on a CIFAR-sized pool: seconds per epoch, eager and fast path."""
-    from vabal.methods.vaal import train_vaal
+    from vabal.methods.vaal.method import train_vaal
 
     images, _ = synthetic_images(size["pool"], size)
     lab, unl = images[: size["labelled"]], images[size["labelled"] :]
@@ -517,8 +518,8 @@ def bench_vaal(report: Report, size: dict, device) -> None:
 
 
 def bench_bald(report: Report, size: dict, device) -> None:
-    from vabal.methods.bald import mc_bald
-    from vabal.models import build_classifier
+    from vabal.learn.models import build_classifier
+    from vabal.methods.bald.method import mc_bald
 
     images, _ = synthetic_images(size["bald_n"], size)
     model = build_classifier("resnet18", size["classes"], 3, size["width"], 0.25, seed=0)
@@ -545,7 +546,7 @@ def worker(args) -> None:
     """One training run in its own process (for ``concurrent``): prints a JSON line."""
     import torch
 
-    from vabal.training import resolve_device
+    from vabal.learn.training import resolve_device
 
     size = SIZES[args.size]
     device = resolve_device(args.device)
@@ -596,7 +597,7 @@ def bench_concurrent(report: Report, size: dict, device, args) -> None:
 def accuracy_worker(args) -> None:
     """Train one seed on ``--store`` at 5 000 labels with the fast path or the plain loop."""
     from vabal.data import store as store_mod
-    from vabal.training import predict_logits, resolve_device
+    from vabal.learn.training import predict_logits, resolve_device
 
     device = resolve_device(args.device)
     store = store_mod.load(args.store)
@@ -692,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from vabal.training import resolve_device
+    from vabal.learn.training import resolve_device
 
     args = parser().parse_args(argv)
     device = resolve_device(args.device)

@@ -3,7 +3,8 @@
 ``vabal check-config CONFIG`` validates a config the way the workflow does;
 ``vabal targets CONFIG`` lists which runs feed each figure and table of the paper;
 ``vabal bench [...]`` runs the speed benchmark (:mod:`vabal.bench`; ``vabal bench -h``);
-``vabal estimate CONFIG BENCH.json...`` the GPU time of a config's grid (:mod:`vabal.estimate`).
+``vabal estimate CONFIG BENCH.json...`` the GPU time of a config's grid
+(:mod:`vabal.plan.estimate`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench.main(argv[1:])
     if argv[:1] == ["estimate"]:
-        from vabal import estimate
+        from vabal.plan import estimate
 
         try:
             return estimate.main(argv[1:])
@@ -69,21 +70,20 @@ def _load(paths: list[str]) -> dict:
 
 
 def _targets(paths: list[str]) -> int:
-    from vabal import config as cfg
-    from vabal import targets
+    from vabal.plan import config as cfg
+    from vabal.plan import targets
 
     print(targets.describe(cfg.validate(_load(paths))), end="")
     return 0
 
 
 def _check_config(paths: list[str]) -> int:
-    from vabal import config as cfg
-    from vabal import workflow
+    from vabal.plan import grid, workflow
 
     merged = _load(paths)
     workflow.startup(merged)
-    runs = list(cfg.runs(merged))
-    print(f"config ok: {len(runs)} runs over {len(cfg.selected_datasets(merged))} datasets")
+    runs = list(grid.runs(merged))
+    print(f"config ok: {len(runs)} runs over {len(grid.selected_datasets(merged))} datasets")
     return 0
 
 

@@ -3,9 +3,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from vabal import cluster as vc
-from vabal import forkserver, locks
-from vabal import workflow as vw
+from vabal.run import cluster as vc
+from vabal.run import forkserver, locks
+from vabal.plan import layout
+from vabal.plan import workflow as vw
 from vabal.errors import VabalError
 
 try:
@@ -23,7 +24,7 @@ if workflow.is_main_process:
 R = config["results"]
 
 # A local run starts one process that imports PyTorch and the library once; each job's
-# script runs in a fork of it (vabal.forkserver). Off with VABAL_FORKSERVER=off.
+# script runs in a fork of it (vabal.run.forkserver). Off with VABAL_FORKSERVER=off.
 FORKSERVER = {}
 
 
@@ -34,7 +35,7 @@ def stop_forkserver():
 
 onstart:
     # A SLURM run, before any job is submitted: sacct's "CANCELLED by <uid>" read as
-    # CANCELLED, and no GPU jobs sent to a partition without GPUs (vabal.cluster).
+    # CANCELLED, and no GPU jobs sent to a partition without GPUs (vabal.run.cluster).
     try:
         vc.slurm_startup(workflow, config)
     except VabalError as exc:
@@ -51,8 +52,8 @@ onerror:
     stop_forkserver()
 
 
-RUN = f"{R}/{vw.RUN}"
-ROUND = f"{R}/{vw.ROUND}"
+RUN = f"{R}/{layout.RUN}"
+ROUND = f"{R}/{layout.ROUND}"
 STORE = f"{R}/data/{{source}}"
 ENV = "../../envs/vabal.yaml"
 STEP = "../scripts/step.py"

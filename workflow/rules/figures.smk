@@ -1,9 +1,9 @@
 # The paper's figures and tables, one rule each (fig3a ... fig23, table1, table2). What each
-# draws comes from the config's figures / tables sections (vabal.targets); each reads the
+# draws comes from the config's figures / tables sections (vabal.plan.targets); each reads the
 # metrics.json of exactly the rounds it needs, so a rerun redraws only the targets whose
 # runs changed, and no target trains anything.
 
-from vabal import targets as vt
+from vabal.plan import targets as vt
 
 for _name in vt.FIGURES:
 

@@ -12,7 +12,7 @@ rule train_classifier:
         classifier=round_file("classifier.pt"),
         metrics=round_file("metrics.json"),
     log:
-        f"{R}/logs/{vw.ROUND}/train_classifier.log",
+        f"{R}/logs/{layout.ROUND}/train_classifier.log",
     group:
         "round-{dataset}-{method}-seed{seed}-round{round}"
     conda:
@@ -33,7 +33,7 @@ rule extract_features:
     output:
         round_file("features.pt"),
     log:
-        f"{R}/logs/{vw.ROUND}/extract_features.log",
+        f"{R}/logs/{layout.ROUND}/extract_features.log",
     wildcard_constraints:
         method=vw.method_regex(config, "extract_features"),
     group:
@@ -56,7 +56,7 @@ rule train_vae:
     output:
         round_file("vae.pt"),
     log:
-        f"{R}/logs/{vw.ROUND}/train_vae.log",
+        f"{R}/logs/{layout.ROUND}/train_vae.log",
     wildcard_constraints:
         method=vw.method_regex(config, "train_vae"),
     group:
@@ -80,7 +80,7 @@ rule score:
         scores=round_file("scores.parquet"),
         diagnostics=round_file("score_diagnostics.json"),
     log:
-        f"{R}/logs/{vw.ROUND}/score.log",
+        f"{R}/logs/{layout.ROUND}/score.log",
     wildcard_constraints:
         method=vw.method_regex(config, "score"),
     group:
@@ -104,7 +104,7 @@ rule select:
     output:
         round_file("selection.parquet"),
     log:
-        f"{R}/logs/{vw.ROUND}/select.log",
+        f"{R}/logs/{layout.ROUND}/select.log",
     group:
         "round-{dataset}-{method}-seed{seed}-round{round}"
     conda:

@@ -7,7 +7,7 @@ from pathlib import Path
 # (snakemake.scriptdir may read ".../workflow/rules/../scripts", or be a source-cache copy).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from vabal import forkserver  # noqa: E402
+from vabal.run import forkserver  # noqa: E402
 
 # In a local run, the fork server runs this same script in a process that has the libraries
 # imported already; elsewhere, or if it cannot, the job runs here.
@@ -15,6 +15,6 @@ status = forkserver.delegate(__real_file__)  # noqa: F821 (the job's script, set
 if status is not None:
     sys.exit(status)
 
-from vabal.snakemake_step import run  # noqa: E402
+from vabal.run.step import run  # noqa: E402
 
 run(snakemake)  # noqa: F821

@@ -2,7 +2,7 @@
 
 A method is built from its resolved parameters and called once per step of a round with a
 :class:`RoundContext`. Steps it does not list in the registry are never called. The
-runner (:mod:`vabal.rounds`) loads inputs, writes outputs atomically and checks the
+runner (:mod:`vabal.run.rounds`) loads inputs, writes outputs atomically and checks the
 selection's invariants, so a method only computes.
 """
 
@@ -37,7 +37,7 @@ class RoundContext:
     @property
     def device(self):
         """The torch device of the recipe (torch is imported only by methods that use it)."""
-        from vabal.training import resolve_device
+        from vabal.learn.training import resolve_device
 
         return resolve_device(self.recipe["device"])
 
@@ -49,7 +49,7 @@ class RoundContext:
         return self.split["label"].to_numpy()[ids]
 
     def load_classifier(self):
-        from vabal.training import load_classifier
+        from vabal.learn.training import load_classifier
 
         return load_classifier(self.files["classifier"], self.device)
 
@@ -61,7 +61,7 @@ class Method:
         self.params = params
 
     def extract_features(self, ctx: RoundContext) -> dict:
-        """A dict of tensors saved as features.pt (see :mod:`vabal.features`)."""
+        """A dict of tensors saved as features.pt (see :mod:`vabal.learn.features`)."""
         raise NotImplementedError
 
     def train_vae(self, ctx: RoundContext) -> dict:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-from collections.abc import Iterator
 from pathlib import Path
 
 from vabal.errors import ConfigError
+from vabal.plan import grid, targets
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 #: The classifier recipe of Section 4.2 of the paper; ``training`` keys in the config override it.
 TRAINING_DEFAULTS = {
@@ -39,16 +38,6 @@ TRAINING_DEFAULTS = {
     "fast": "auto",
     "compile": False,
 }
-
-#: Published per-class counts of sources with a fixed content, for budget checks before any
-#: data is read (the store's own counts take over once it is prepared).
-KNOWN_CLASS_COUNTS = {
-    "digits": [178, 182, 177, 183, 181, 182, 181, 179, 174, 180],
-    "neu": [1210, 296, 775, 1148, 797, 200, 1589, 773, 438],
-    "cifar10": [5000] * 10,
-    "cifar100": [500] * 100,
-}
-HAS_OFFICIAL_TEST = {"cifar10", "cifar100"}
 
 
 def load(path: str | Path, schema: str | Path = SCHEMA) -> dict:
@@ -166,8 +155,6 @@ def _check_references(config: dict) -> None:
         ("skip_methods", methods),
     ):
         _check_names(config.get(key, []), known, key)
-    from vabal import targets
-
     targets.check(config)
 
 
@@ -196,58 +183,13 @@ def training_recipe(config: dict, dataset: str, method: str | None = None) -> di
     return recipe
 
 
-def class_counts(config: dict, source: str, results: str | Path | None = None) -> list | None:
-    """Per-class training counts of a source: from its store if prepared, else published ones."""
-    from vabal import io
-
-    meta_path = Path(results or config["results"]) / "data" / source / "meta.json"
-    if meta_path.exists():
-        return io.read_json(meta_path).get("train_class_counts")
-    src = config["sources"][source]
-    counts = KNOWN_CLASS_COUNTS.get(src["kind"])
-    if counts is None or src["kind"] in HAS_OFFICIAL_TEST:
-        return counts
-    return [n - math.ceil(src["test_fraction"] * n - 1e-9) for n in counts]
-
-
 def check_budgets(config: dict) -> None:
     """Fail before any job runs when a protocol needs more labels than its pool holds."""
     from vabal.data.splits import check_budget, expected_pool_size
 
-    for name in selected_datasets(config):
+    for name in grid.selected_datasets(config):
         ds = config["datasets"][name]
-        counts = class_counts(config, ds["source"])
+        counts = grid.class_counts(config, ds["source"])
         if counts is None:  # a user image folder: checked when its split is made
             continue
         check_budget(expected_pool_size(counts, len(counts), ds, name), ds, name)
-
-
-def runs(config: dict, filtered: bool = True) -> Iterator[tuple[str, str, int]]:
-    """Every (dataset, method, seed) the config asks for, without repeats; with ``filtered``
-    only those the run filters select (``only_*`` keep, ``skip_*`` leave out)."""
-    groups = config.get("runs") or [
-        {"datasets": list(config["datasets"]), "methods": list(config["methods"])}
-    ]
-    seen = set()
-    for group in groups:
-        for d in group["datasets"]:
-            for m in group["methods"]:
-                for s in group.get("seeds") or config["seeds"]:
-                    key = (d, m, int(s))
-                    if key in seen or (filtered and not is_selected(config, *key)):
-                        continue
-                    seen.add(key)
-                    yield key
-
-
-def is_selected(config: dict, dataset: str, method: str, seed: int) -> bool:
-    """Whether the run filters keep the run (dataset, method, seed)."""
-    for value, key in ((dataset, "datasets"), (method, "methods"), (seed, "seeds")):
-        only, skip = config.get(f"only_{key}"), config.get(f"skip_{key}")
-        if (only and value not in only) or (skip and value in skip):
-            return False
-    return True
-
-
-def selected_datasets(config: dict) -> list[str]:
-    return sorted({d for d, _, _ in runs(config)})

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vabal import config as cfg
 from vabal.errors import ConfigError
 from vabal.methods import REGISTRY
-
-RUN = "runs/{dataset}/{method}/seed{seed}"
-ROUND = RUN + "/round{round}"
+from vabal.plan import config as cfg
+from vabal.plan import grid
+from vabal.plan.layout import ROUND
 
 #: What a source of each kind expects at its path, for the message when it is missing.
 EXPECTED_LAYOUT = {
@@ -29,14 +28,14 @@ EXPECTED_LAYOUT = {
 def check_sources(config: dict) -> None:
     """Fail up front when a source that a selected run needs has no data yet."""
     results = Path(config["results"])
-    needed = {config["datasets"][d]["source"] for d in cfg.selected_datasets(config)}
+    needed = {config["datasets"][d]["source"] for d in grid.selected_datasets(config)}
     for name in sorted(needed):
         src = config["sources"][name]
         if src["kind"] == "digits" or (results / "data" / name / "meta.json").exists():
             continue
         if not Path(src["path"]).exists():
             users = [
-                d for d in cfg.selected_datasets(config) if config["datasets"][d]["source"] == name
+                d for d in grid.selected_datasets(config) if config["datasets"][d]["source"] == name
             ]
             raise ConfigError(
                 f"config error at sources.{name}.path: {src['path']!r} does not exist; "
@@ -110,7 +109,7 @@ def rounds_of(config: dict, dataset: str) -> int:
 def round_targets(config: dict, filename: str) -> list[str]:
     """``filename`` of every round of every selected run, under the results folder."""
     out = []
-    for d, m, s in cfg.runs(config):
+    for d, m, s in grid.runs(config):
         for r in range(rounds_of(config, d)):
             out.append(
                 str(

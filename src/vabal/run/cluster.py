@@ -20,12 +20,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from vabal import config as cfg
 from vabal.errors import ConfigError
+from vabal.plan import config as cfg
+from vabal.plan import grid
 
 #: rules that run a network (select runs one for core-set only)
 NETWORK_RULES = ("train_classifier", "extract_features", "train_vae", "score")
-SHIM_DIR = Path(__file__).resolve().parents[2] / "slurm" / "bin"
+SHIM_DIR = Path(__file__).resolve().parents[3] / "slurm" / "bin"
 SWITCH = "training: {device: cpu}"
 
 
@@ -45,7 +46,7 @@ def gpus(config: dict, rule: str, dataset: str, method: str) -> int:
 
 def any_gpu_jobs(config: dict) -> bool:
     """Whether some selected run has a job that asks for a GPU."""
-    return any(not on_cpu(config, d, m) for d, m, _ in cfg.runs(config))
+    return any(not on_cpu(config, d, m) for d, m, _ in grid.runs(config))
 
 
 def partition_gpus(partition: str | None, sinfo: str = "sinfo") -> tuple[str, bool] | None:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from vabal.errors import DataError
-from vabal.features import extract_round, load_round_features
+from vabal.learn.features import extract_round, load_round_features
 from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
 

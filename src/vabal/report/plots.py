@@ -1,8 +1,8 @@
 """The paper's figures, drawn from per-round results (no training happens here).
 
-:func:`draw` takes a target's spec (:func:`vabal.targets.target_spec`), the frame of the
+:func:`draw` takes a target's spec (:func:`vabal.plan.targets.target_spec`), the frame of the
 rounds it needs and two paths: the figure (PNG) and the data it plots (CSV, the frame
-returned by :mod:`vabal.analysis`, with provenance columns). Fig. 5 also reads the first
+returned by :mod:`vabal.report.analysis`, with provenance columns). Fig. 5 also reads the first
 round's selections, classifiers and images (:func:`top_images`).
 """
 
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vabal import analysis, io
+from vabal import io
 from vabal.errors import DataError
-from vabal.tables import write_table
+from vabal.report import analysis
+from vabal.report.tables import write_table
 
 PANEL_SIZE = (4.2, 3.2)
 
@@ -261,7 +262,7 @@ def top_images(spec, files: dict, out_png, out_data, prov=None) -> None:
     and the prediction of that round's classifier under each; dominant classes in red."""
     import pandas as pd
 
-    from vabal.training import load_classifier, predict_logits
+    from vabal.learn.training import load_classifier, predict_logits
 
     meta = io.read_json(files["meta"])
     samples = io.read_table(files["samples"], "samples")
@@ -344,7 +345,7 @@ def _top_images_figure(data, images, spec, out_png) -> None:
 
 # ----------------------------------------------------------------------------- dispatch
 def figure_data(spec: dict, rounds):
-    """The frame a figure plots (see :mod:`vabal.analysis`)."""
+    """The frame a figure plots (see :mod:`vabal.report.analysis`)."""
     kind, datasets, methods = spec["kind"], spec["datasets"], spec["methods"]
     analysis.require(rounds, datasets, methods + spec.get("sweep", []), f"{spec['name']} ({kind})")
     if kind == "curve":

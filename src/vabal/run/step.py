@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from vabal.errors import VabalError
-from vabal.targets import FIGURES, TABLES
+from vabal.plan.targets import FIGURES, TABLES
 
 
 def _setup_logging(log_path: str | None) -> None:
@@ -41,12 +41,12 @@ def run(smk) -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     _setup_logging(smk.log[0] if smk.log else None)
     # provenance: which copy of the library this job runs (the checkout's, see step.py)
-    from vabal import forkserver
+    from vabal.run import forkserver
 
     logging.getLogger("vabal").info(
         "%s with vabal from %s%s",
         smk.rule,
-        Path(__file__).parent,
+        Path(__file__).resolve().parents[1],
         " (in a child of the fork server)" if forkserver.IN_CHILD else "",
     )
     import os
@@ -85,7 +85,7 @@ def _store_dir(smk) -> Path:
 
 
 def _context(smk):
-    from vabal import rounds
+    from vabal.run import rounds
 
     files = {
         k: v
@@ -105,13 +105,13 @@ def _context(smk):
 
 
 def _prepare_source(smk):
-    from vabal import rounds
+    from vabal.run import rounds
 
     rounds.prepare_source(dict(smk.params.source), Path(smk.output.meta).parent)
 
 
 def _make_split(smk):
-    from vabal import rounds
+    from vabal.run import rounds
 
     rounds.split(
         _store_dir(smk),
@@ -124,7 +124,7 @@ def _make_split(smk):
 
 def _train_classifier(smk):
     """A round's first job: label (round r adds round r-1's selection), train, evaluate."""
-    from vabal import rounds
+    from vabal.run import rounds
 
     store_dir, recipe = _store_dir(smk), dict(smk.params.recipe)
     seed, round_ = int(smk.wildcards.seed), int(smk.wildcards.round)
@@ -149,7 +149,7 @@ def _train_classifier(smk):
 
 
 def _method_step(smk):
-    from vabal import rounds
+    from vabal.run import rounds
 
     method = dict(smk.params.method)
     rounds.method_step(
@@ -163,7 +163,7 @@ def _method_step(smk):
 
 
 def _select(smk):
-    from vabal import rounds
+    from vabal.run import rounds
 
     method = dict(smk.params.method)
     rounds.select(
@@ -179,14 +179,14 @@ def _select(smk):
 def _provenance(smk) -> dict:
     """Code version and config hash, computed here (not a rule parameter, so that neither
     a commit nor an unrelated config edit makes Snakemake redo every table)."""
-    from vabal import provenance
+    from vabal.report import provenance
 
     return provenance.stamp(dict(smk.config))
 
 
 def _collect_rounds(smk):
-    from vabal import provenance
-    from vabal.tables import collect_rounds
+    from vabal.report import provenance
+    from vabal.report.tables import collect_rounds
 
     prov = _provenance(smk)
     collect_rounds(list(smk.input), smk.output.table, prov)
@@ -194,8 +194,8 @@ def _collect_rounds(smk):
 
 
 def _figure(smk):
-    from vabal import plots
-    from vabal.tables import rounds_frame
+    from vabal.report import plots
+    from vabal.report.tables import rounds_frame
 
     spec = dict(smk.params.spec)
     if spec["kind"] == "vabal_diagnostics":
@@ -212,7 +212,7 @@ def _figure(smk):
 
 
 def _table(smk):
-    from vabal.tables import rounds_frame, write_method_table
+    from vabal.report.tables import rounds_frame, write_method_table
 
     out = {k: smk.output[k] for k in ("csv", "md", "tex", "html")}
     rounds = rounds_frame(smk.input.metrics)

@@ -78,8 +78,8 @@ def label(split_path, out, round_: int, prev_labelled=None, prev_selection=None)
 
 # ----------------------------------------------------------------------------- classifier
 def train_classifier(store_dir, labelled_path, recipe: dict, seed: int, round_: int, out) -> None:
-    from vabal.training import save_classifier
-    from vabal.training import train_classifier as fit
+    from vabal.learn.training import save_classifier
+    from vabal.learn.training import train_classifier as fit
 
     store = store_mod.load(store_dir)
     ids = read_ids(labelled_path, "labelled")
@@ -119,8 +119,8 @@ def train_classifier(store_dir, labelled_path, recipe: dict, seed: int, round_: 
 def evaluate(
     store_dir, split_path, labelled_path, classifier_path, evaluate_on: str, recipe: dict, out
 ) -> None:
-    from vabal.evaluation import class_counts, classification_metrics
-    from vabal.training import load_classifier, predict_logits, resolve_device
+    from vabal.learn.evaluation import class_counts, classification_metrics
+    from vabal.learn.training import load_classifier, predict_logits, resolve_device
 
     store = store_mod.load(store_dir)
     table = read_split(split_path)

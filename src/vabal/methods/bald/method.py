@@ -24,10 +24,10 @@ import torch
 
 from vabal import seeding
 from vabal.errors import DataError
+from vabal.learn.training import DeviceImages, amp_dtype
 from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
 from vabal.progress import Progress
-from vabal.training import DeviceImages, amp_dtype
 
 log = logging.getLogger(__name__)
 

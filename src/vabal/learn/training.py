@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from vabal import io, seeding
-from vabal.graphs import GraphedStep
-from vabal.models import CifarResNet, build_classifier
+from vabal.learn.graphs import GraphedStep
+from vabal.learn.models import CifarResNet, build_classifier
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class TrainStep:
     The plain path runs eagerly with ``torch.optim.SGD``. The fast path uses
     :class:`GraphSafeSGD` and, on CUDA, records the whole step (normalisation, forward under
     autocast, backward, the SGD update and the running sums) once per batch size as a CUDA
-    graph (:class:`vabal.graphs.GraphedStep`), so a step costs two copies and one launch
+    graph (:class:`vabal.learn.graphs.GraphedStep`), so a step costs two copies and one launch
     instead of several hundred kernel launches.
     """
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vabal import config as cfg
 from vabal.errors import ConfigError
+from vabal.plan import grid
+from vabal.plan.layout import ROUND
 
 #: target -> kind. Kinds: curve (mean +- std over datasets and seeds), panels (one panel per
 #: dataset), trials (one panel per seed of the highlighted method), top_images, class_scatter,
@@ -142,7 +143,7 @@ def entry(config: dict, name: str) -> dict:
 def run_seeds(config: dict, filtered: bool = False) -> dict[tuple[str, str], list[int]]:
     """(dataset, method) -> sorted seeds that ``runs`` computes (filters applied or not)."""
     out: dict[tuple[str, str], set] = {}
-    for d, m, s in cfg.runs(config, filtered=filtered):
+    for d, m, s in grid.runs(config, filtered=filtered):
         out.setdefault((d, m), set()).add(s)
     return {k: sorted(v) for k, v in out.items()}
 
@@ -194,14 +195,12 @@ def scored_rounds(config: dict, name: str) -> list[tuple[str, str, int, int]]:
 
 def requested(config: dict, names=None) -> list[str]:
     """Configured targets (of ``names``) whose runs are all selected by the run filters."""
-    selected = set(cfg.runs(config))
+    selected = set(grid.runs(config))
     names = configured(config) if names is None else [n for n in names if n in configured(config)]
     return [n for n in names if set(target_runs(config, n)) <= selected]
 
 
 def round_file(config: dict, d: str, m: str, s: int, r: int, filename: str) -> str:
-    from vabal.workflow import ROUND
-
     return str(
         Path(config["results"]) / ROUND.format(dataset=d, method=m, seed=s, round=r) / filename
     )
@@ -453,10 +452,10 @@ def _check_top_images(config, e, where, seeds) -> None:
 
 
 def _check_has_rare(config: dict, d: str, where: str) -> None:
-    from vabal.analysis import class_roles
+    from vabal.report.analysis import class_roles
 
     ds = config["datasets"][d]
-    counts = cfg.class_counts(config, ds["source"])
+    counts = grid.class_counts(config, ds["source"])
     if counts is None:  # unknown until the source is prepared: checked when drawn
         return
     _, rare = class_roles(ds.get("imbalance"), len(counts))
@@ -485,7 +484,7 @@ def describe(config: dict) -> str:
         )
     uses = [r for n in configured(config) for r in target_runs(config, n)]
     used = set(uses)
-    total = list(cfg.runs(config, filtered=False))
+    total = list(grid.runs(config, filtered=False))
     n_rounds = sum(config["datasets"][d]["rounds"] for d, _, _ in total)
     lines += [
         "",

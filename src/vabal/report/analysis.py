@@ -3,7 +3,7 @@
 Every function takes a rounds frame (the columns of ``rounds.parquet``: dataset, method,
 seed, round, n_labelled, accuracy, per_class_accuracy, labelled_per_class, ...) and returns
 a tidy frame, which the plotting code draws and writes beside the figure. Accuracies stay
-fractions in [0, 1] here; the paper's tables are in percent (see :mod:`vabal.tables`).
+fractions in [0, 1] here; the paper's tables are in percent (see :mod:`vabal.report.tables`).
 Nothing trains or reads images here.
 """
 

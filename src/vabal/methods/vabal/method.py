@@ -4,8 +4,8 @@ The steps of a round: ``extract_features`` (the classifier's pooled stage featur
 with other methods), ``train_vae`` (the class-regularised VAE of Section 3.3 on the
 unlabelled pool) and ``score`` (Eq. 6 from the VAE's likelihoods and its predictions on the
 labelled pool); ``select`` keeps the base class's top-``budget`` with seeded tie-breaking.
-The equations live in :mod:`vabal.vae`; this module wires them to a round and validates
-the parameters. Importing it does not import torch, so :func:`check_params` is cheap.
+The equations live in :mod:`vabal.methods.vabal.vae`; this module wires them to a round and
+validates the parameters. Importing it does not import torch, so :func:`check_params` is cheap.
 """
 
 from __future__ import annotations
@@ -45,22 +45,22 @@ class VaBAL(Method):
         super().__init__({**DEFAULTS, **params})
         # torch is imported when the method is built, not when this module is (so that
         # check_params stays cheap), and before a step starts its clock
-        import vabal.features
-        import vabal.vae  # noqa: F401
+        import vabal.learn.features
+        import vabal.methods.vabal.vae  # noqa: F401
 
     def _seed(self, ctx: RoundContext, *tags) -> int:
         return seeding.derive(ctx.seed, "round", ctx.round, "vae", *tags)
 
     # ------------------------------------------------------------------ steps
     def extract_features(self, ctx: RoundContext) -> dict:
-        from vabal.features import extract_round
+        from vabal.learn.features import extract_round
 
         return extract_round(ctx)
 
     def train_vae(self, ctx: RoundContext) -> dict:
-        from vabal import vae
-        from vabal.features import load_round_features
-        from vabal.training import use_fast_path
+        from vabal.learn.features import load_round_features
+        from vabal.learn.training import use_fast_path
+        from vabal.methods.vabal import vae
 
         feats = load_round_features(ctx.files["extract_features"])
         unl = ~feats["labelled"]
@@ -88,8 +88,9 @@ class VaBAL(Method):
     def score(self, ctx: RoundContext) -> tuple[np.ndarray, dict]:
         import torch
 
-        from vabal import io, vae
-        from vabal.features import load_round_features
+        from vabal import io
+        from vabal.learn.features import load_round_features
+        from vabal.methods.vabal import vae
 
         p, nc, device = self.params, ctx.store.num_classes, ctx.device
         feats = load_round_features(ctx.files["extract_features"])

@@ -1,6 +1,6 @@
 """VaB-AL's VAE (Section 3.3-3.4 of the paper): the model, its equations, training and scoring.
 
-The VAE reads the classifier's pooled stage features (:mod:`vabal.features`). Each stage is
+The VAE reads the classifier's pooled stage features (:mod:`vabal.learn.features`). Each stage is
 normalised per feature with the statistics of the unlabelled pool (batch normalisation at
 its inference statistics, fixed for the whole round), embedded by a fully connected layer
 of 128 sigmoid units, and the four embeddings are concatenated into the 512-d input of the
@@ -416,10 +416,10 @@ def train_vae(
 
     Each epoch draws its permutation and the reparameterisation noise of every sample up
     front, so a step is a pure function of its batch. ``fast`` on CUDA replays each step as
-    a recorded CUDA graph (:class:`vabal.graphs.GraphedStep`, Adam with ``capturable``);
+    a recorded CUDA graph (:class:`vabal.learn.graphs.GraphedStep`, Adam with ``capturable``);
     the step is launch-bound at batch 64, and the graph makes it one launch.
     """
-    from vabal.graphs import GraphedStep, optimizer_state
+    from vabal.learn.graphs import GraphedStep, optimizer_state
 
     taps = [t.to(device=device, dtype=torch.float32) for t in taps]
     targets = targets.to(device=device, dtype=torch.long)

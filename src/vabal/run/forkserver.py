@@ -45,18 +45,18 @@ PRELOAD = (
     "torch._dynamo",  # torch.optim's optimisers import it when constructed (2 s)
     "snakemake.iocontainers",
     "snakemake.logging",
-    "vabal.snakemake_step",
-    "vabal.rounds",
-    "vabal.training",
-    "vabal.features",
-    "vabal.vae",
-    "vabal.methods.random",
-    "vabal.methods.vabal",
-    "vabal.methods.bald",
-    "vabal.methods.coreset",
-    "vabal.methods.vaal",
-    "vabal.tables",
-    "vabal.plots",
+    "vabal.run.step",
+    "vabal.run.rounds",
+    "vabal.learn.training",
+    "vabal.learn.features",
+    "vabal.methods.vabal.vae",
+    "vabal.methods.random.method",
+    "vabal.methods.vabal.method",
+    "vabal.methods.bald.method",
+    "vabal.methods.coreset.method",
+    "vabal.methods.vaal.method",
+    "vabal.report.tables",
+    "vabal.report.plots",
 )
 
 
@@ -94,7 +94,7 @@ def _identity() -> dict:
     """What must match between a job and the server: the Python and the library's checkout."""
     return {
         "executable": os.path.realpath(sys.executable),
-        "library": str(Path(__file__).resolve().parent),
+        "library": str(Path(__file__).resolve().parents[1]),
     }
 
 
@@ -372,7 +372,7 @@ def start(
     if os.environ.get(ENV) == "off" or not hasattr(socket, "send_fds") or not hasattr(os, "fork"):
         return None
     folder = Path(tempfile.mkdtemp(prefix="vabal-forkserver-"))
-    library = str(Path(__file__).resolve().parents[1])
+    library = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([library] + [p for p in [env.get("PYTHONPATH")] if p])
     env.pop(ENV, None)
@@ -387,7 +387,7 @@ def start(
         [
             sys.executable,
             "-m",
-            "vabal.forkserver",
+            "vabal.run.forkserver",
             str(folder / Server.SOCKET),
             str(os.getpid()),
             ",".join(preload),
@@ -425,6 +425,6 @@ def _main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from vabal import forkserver  # this module under its own name, for IN_CHILD
+    from vabal.run import forkserver  # this module under its own name, for IN_CHILD
 
     forkserver._main(sys.argv[1:])

@@ -3,7 +3,7 @@
 ``results/tables/rounds.parquet``: one row per (dataset, method, seed, round) with
 n_labelled, accuracy, balanced_accuracy, list columns per_class_accuracy,
 labelled_per_class, class_names, and the provenance columns code_version and config_sha256
-(:mod:`vabal.provenance`). Each figure and table reads the ``metrics.json`` of exactly the
+(:mod:`vabal.report.provenance`). Each figure and table reads the ``metrics.json`` of exactly the
 rounds it needs into the same frame (:func:`rounds_frame`), so redrawing one touches no
 other and trains nothing.
 
@@ -60,7 +60,7 @@ def rounds_frame(metric_paths):
 
 def collect_rounds(metric_paths, out, prov: dict | None = None) -> None:
     """Gather every round's metrics.json into one Parquet table, with provenance columns."""
-    from vabal.provenance import add_columns
+    from vabal.report.provenance import add_columns
 
     io.write_parquet(out, add_columns(rounds_frame(metric_paths), prov))
 
@@ -71,7 +71,7 @@ def read_rounds(path):
 
 def write_table(path: str | Path, frame, prov: dict | None = None) -> None:
     """Write a figure's data beside it: CSV or Parquet by suffix, with provenance columns."""
-    from vabal.provenance import add_columns
+    from vabal.report.provenance import add_columns
 
     path = Path(path)
     frame = add_columns(frame, prov)
@@ -123,7 +123,7 @@ def method_table(rounds, name: str, datasets, methods, params: dict):
     import numpy as np
     import pandas as pd
 
-    from vabal.analysis import method_summary, require
+    from vabal.report.analysis import method_summary, require
 
     paper = PAPER_TABLES[name]
     frame = rounds[rounds["dataset"].isin(datasets) & rounds["method"].isin(methods)]

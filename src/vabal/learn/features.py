@@ -15,8 +15,8 @@ import logging
 import numpy as np
 import torch
 
+from vabal.learn.training import DeviceImages, amp_dtype
 from vabal.progress import Progress
-from vabal.training import DeviceImages, amp_dtype
 
 log = logging.getLogger(__name__)
 

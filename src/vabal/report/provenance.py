@@ -39,7 +39,7 @@ def code_version() -> str:
     """``<package version>`` or ``<package version>+g<git describe>`` in a git checkout."""
     from vabal import __version__
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     try:
         proc = subprocess.run(
             ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
@@ -86,17 +86,17 @@ def write_page(page, sidecar, config: dict, prov: dict) -> None:
 
     import yaml
 
-    from vabal import config as cfg
     from vabal import io
+    from vabal.plan import grid
 
     filters = {k: config[k] for k in UNHASHED_KEYS if k != "results" and config.get(k)}
-    runs = list(cfg.runs(config))
+    runs = list(grid.runs(config))
     info = {
         **prov,
         "results": config.get("results"),
         "filters": filters,
         "runs_selected": len(runs),
-        "runs_in_config": sum(1 for _ in cfg.runs(config, filtered=False)),
+        "runs_in_config": sum(1 for _ in grid.runs(config, filtered=False)),
         "config": canonical_config(config),
     }
     io.write_json(sidecar, info)

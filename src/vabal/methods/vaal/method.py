@@ -36,10 +36,10 @@ from torch.nn import functional as F
 
 from vabal import io, seeding
 from vabal.errors import DataError
+from vabal.learn.training import amp_dtype, to_nchw, use_fast_path
 from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
-from vabal.training import amp_dtype, to_nchw, use_fast_path
-from vabal.vae import reparameterise
+from vabal.methods.vabal.vae import reparameterise
 
 log = logging.getLogger(__name__)
 
@@ -213,10 +213,10 @@ def train_vaal(
 
     Each iteration draws its batches, flips and reparameterisation noise first, then runs
     as one pure step (:func:`_iteration`); ``fast`` on CUDA replays that step as a recorded
-    CUDA graph (:class:`vabal.graphs.GraphedStep`): the step is bound by the host's
+    CUDA graph (:class:`vabal.learn.graphs.GraphedStep`): the step is bound by the host's
     per-kernel work, about 4x its GPU time, and the graph removes it.
     """
-    from vabal.graphs import GraphedStep, optimizer_state
+    from vabal.learn.graphs import GraphedStep, optimizer_state
 
     p = {**DEFAULTS, **params}
     check_params(p)

@@ -67,9 +67,10 @@ def step_rates(rows: list[dict]) -> dict[str, float]:
 
 def run_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict[str, float]:
     """GPU seconds of every step of one run (summed over its rounds)."""
-    from vabal.config import HAS_OFFICIAL_TEST, KNOWN_CLASS_COUNTS, class_counts, training_recipe
     from vabal.data.splits import expected_pool_size, initial_size
     from vabal.methods import REGISTRY
+    from vabal.plan.config import training_recipe
+    from vabal.plan.grid import HAS_OFFICIAL_TEST, KNOWN_CLASS_COUNTS, class_counts
 
     ds = config["datasets"][dataset]
     source = config["sources"][ds["source"]]
@@ -112,8 +113,8 @@ def run_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict[st
 def estimate(config: dict, rates: dict) -> tuple[list[dict], int]:
     """One row per (dataset, method): its runs, GPU seconds by step (``steps``, summed over
     the runs) and in all (``gpu_s``); and the number of GPU jobs of the grid."""
-    from vabal.config import runs
     from vabal.methods import REGISTRY
+    from vabal.plan.grid import runs
 
     seeds = Counter((d, m) for d, m, _seed in runs(config))
     rows, jobs = [], 0
@@ -129,7 +130,7 @@ def estimate(config: dict, rates: dict) -> tuple[list[dict], int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vabal import config as config_mod
+    from vabal.plan import config as config_mod
 
     p = argparse.ArgumentParser(prog="vabal estimate", description=__doc__.splitlines()[0])
     p.add_argument("config", help="a workflow config (config.yaml)")

@@ -1,0 +1,75 @@
+"""What the workflow knows of an acquisition method before running it, without torch.
+
+Each method package (``vabal/methods/<name>/``) declares its :class:`MethodInfo` once, in its
+``__init__``: the optional steps of the round chain it uses, its parameters with their
+defaults and JSON schemas, and the class that implements it (in ``<name>/method.py``, the
+only module of the package that imports torch). ``vabal.methods.REGISTRY`` gathers them.
+
+``train_classifier -> [extract_features] -> [train_vae] -> [score] -> select``
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass, field
+
+from vabal.errors import ConfigError
+
+STEPS = ("extract_features", "train_vae", "score")
+
+#: JSON schemas shared by the methods' parameters
+POS_INT = {"type": "integer", "minimum": 1}
+NON_NEG = {"type": "number", "minimum": 0}
+POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+BOOL = {"type": "boolean"}
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What the workflow needs to know about a method kind before running it."""
+
+    kind: str
+    target: str  #: "module:Class" of the implementation
+    steps: tuple[str, ...]  #: optional steps it uses, a subset of STEPS
+    params: dict = field(default_factory=dict)  #: parameter names and defaults
+    #: keys added to the classifier's training recipe for this method (MC-Dropout: dropout)
+    classifier: dict = field(default_factory=dict)
+    #: JSON schema of each parameter (checked at start-up, before any job runs)
+    schema: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        assert set(self.steps) <= set(STEPS), self.steps
+
+    def check_params(self, cfg: dict, where: str) -> None:
+        """Reject unknown parameters and values outside their schema, naming the key."""
+        import json
+
+        import jsonschema
+
+        unknown = sorted(set(cfg) - {"kind"} - set(self.params))
+        if unknown:
+            allowed = ", ".join(sorted(self.params)) or "none"
+            raise ConfigError(
+                f"config error at {where}: unknown parameter(s) {unknown} for method kind "
+                f"{self.kind!r} (allowed: {allowed})"
+            )
+        for name, value in cfg.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"config error at {where}.{name}: {value} is not a finite number")
+            if name in self.schema:
+                try:
+                    jsonschema.validate(value, self.schema[name])
+                except jsonschema.ValidationError as exc:
+                    raise ConfigError(
+                        f"config error at {where}.{name}: {json.dumps(value)} is invalid: "
+                        f"{exc.message}"
+                    ) from None
+
+    def resolve(self, cfg: dict) -> dict:
+        """Parameters with defaults filled."""
+        return {**self.params, **{k: v for k, v in cfg.items() if k != "kind"}}
+
+    def load(self):
+        module, cls = self.target.split(":")
+        return getattr(importlib.import_module(module), cls)
