@@ -54,7 +54,7 @@ onerror:
 
 RUN = f"{R}/{layout.RUN}"
 ROUND = f"{R}/{layout.ROUND}"
-STORE = f"{R}/data/{{source}}"
+STORE = f"{R}/{layout.STORE}"
 ENV = "../../envs/vabal.yaml"
 STEP = "../scripts/step.py"
 
@@ -69,21 +69,17 @@ wildcard_constraints:
 
 def store_files(w):
     src = vw.source_of(config, w.dataset)
-    return {
-        k: f"{R}/data/{src}/{f}"
-        for k, f in [
-            ("images", "images.npy"),
-            ("samples", "samples.parquet"),
-            ("meta", "meta.json"),
-        ]
-    }
+    store = layout.STORE.format(source=src)
+    return {k: f"{R}/{store}/{f}" for k, f in layout.STORE_FILES.items()}
 
 
 def split_file(w):
-    return f"{R}/splits/{w.dataset}/seed{w.seed}.parquet"
+    split = layout.SPLIT.format(dataset=w.dataset, seed=w.seed)
+    return f"{R}/{split}"
 
 
-def round_file(name):
+def round_pattern(name):
+    """The path pattern (with wildcards) of file `name` of a round."""
     return f"{ROUND}/{name}"
 
 
@@ -103,8 +99,8 @@ def classifier_inputs(w):
     r = int(w.round)
     if r > 0:
         prev = {**run_key(w), "round": r - 1}
-        inputs["prev_labelled"] = round_file("labelled.parquet").format(**prev)
-        inputs["prev_selection"] = round_file("selection.parquet").format(**prev)
+        inputs["prev_labelled"] = round_pattern("labelled.parquet").format(**prev)
+        inputs["prev_selection"] = round_pattern("selection.parquet").format(**prev)
     return inputs
 
 
@@ -124,12 +120,12 @@ def method_inputs(step):
         out = {
             **store_files(w),
             "split": split_file(w),
-            "labelled": round_file("labelled.parquet").format(**run_key(w)),
-            "classifier": round_file("classifier.pt").format(**run_key(w)),
+            "labelled": round_pattern("labelled.parquet").format(**run_key(w)),
+            "classifier": round_pattern("classifier.pt").format(**run_key(w)),
         }
         for s in earlier[step]:
             if s in steps:
-                out[s] = round_file(files[s]).format(**run_key(w))
+                out[s] = round_pattern(files[s]).format(**run_key(w))
         return out
 
     return inputs

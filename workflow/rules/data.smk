@@ -1,8 +1,6 @@
 rule prepare_source:
     output:
-        images=f"{STORE}/images.npy",
-        samples=f"{STORE}/samples.parquet",
-        meta=f"{STORE}/meta.json",
+        **{k: f"{STORE}/{f}" for k, f in layout.STORE_FILES.items()},
     log:
         f"{R}/logs/prepare_source/{{source}}.log",
     conda:
@@ -17,7 +15,7 @@ rule make_split:
     input:
         unpack(store_files),
     output:
-        f"{R}/splits/{{dataset}}/seed{{seed}}.parquet",
+        f"{R}/{layout.SPLIT}",
     log:
         f"{R}/logs/make_split/{{dataset}}/seed{{seed}}.log",
     conda:

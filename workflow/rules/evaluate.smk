@@ -2,7 +2,7 @@ rule collect_rounds:
     input:
         vw.round_targets(config, "metrics.json"),
     output:
-        table=f"{R}/tables/rounds.parquet",
+        table=f"{R}/{layout.ROUNDS_TABLE}",
         sidecar=f"{R}/tables/rounds.provenance.json",
         page=report(
             f"{R}/tables/provenance.html",
@@ -21,5 +21,5 @@ rule collect_rounds:
 # recomputed (Snakemake keeps a table whose inputs were deleted after it was made).
 rule all_rounds:
     input:
-        f"{R}/tables/rounds.parquet",
+        f"{R}/{layout.ROUNDS_TABLE}",
         vw.round_targets(config, "metrics.json"),

@@ -14,13 +14,13 @@ for _name in vt.FIGURES:
             unpack(vt.input_function(config, _name)),
         output:
             figure=report(
-                f"{R}/figures/{_name}.png",
+                vt.outputs(config, _name)["figure"],
                 caption=f"../report/{_name}.rst",
                 category="Figures",
                 subcategory=vt.PAPER_TITLES[_name].split(":")[0],
             ),
             data=report(
-                f"{R}/figures/{_name}.csv",
+                vt.outputs(config, _name)["data"],
                 caption="../report/figure_data.rst",
                 category="Figures",
                 subcategory=vt.PAPER_TITLES[_name].split(":")[0],
@@ -44,15 +44,15 @@ for _name in vt.TABLES:
             unpack(vt.input_function(config, _name)),
         output:
             csv=report(
-                f"{R}/tables/{_name}.csv",
+                vt.outputs(config, _name)["csv"],
                 caption=f"../report/{_name}.rst",
                 category="Tables",
                 subcategory=vt.PAPER_TITLES[_name].split(":")[0],
             ),
-            md=f"{R}/tables/{_name}.md",
-            tex=f"{R}/tables/{_name}.tex",
+            md=vt.outputs(config, _name)["md"],
+            tex=vt.outputs(config, _name)["tex"],
             html=report(
-                f"{R}/tables/{_name}.html",
+                vt.outputs(config, _name)["html"],
                 caption=f"../report/{_name}.rst",
                 category="Tables",
                 subcategory=vt.PAPER_TITLES[_name].split(":")[0],
@@ -81,4 +81,4 @@ rule paper:
     input:
         rules.all_figures.input,
         rules.all_tables.input,
-        f"{R}/tables/rounds.parquet",
+        f"{R}/{layout.ROUNDS_TABLE}",

@@ -8,9 +8,9 @@ rule train_classifier:
     input:
         unpack(classifier_inputs),
     output:
-        labelled=round_file("labelled.parquet"),
-        classifier=round_file("classifier.pt"),
-        metrics=round_file("metrics.json"),
+        labelled=round_pattern("labelled.parquet"),
+        classifier=round_pattern("classifier.pt"),
+        metrics=round_pattern("metrics.json"),
     log:
         f"{R}/logs/{layout.ROUND}/train_classifier.log",
     group:
@@ -31,7 +31,7 @@ rule extract_features:
     input:
         unpack(method_inputs("extract_features")),
     output:
-        round_file("features.pt"),
+        round_pattern("features.pt"),
     log:
         f"{R}/logs/{layout.ROUND}/extract_features.log",
     wildcard_constraints:
@@ -54,7 +54,7 @@ rule train_vae:
     input:
         unpack(method_inputs("train_vae")),
     output:
-        round_file("vae.pt"),
+        round_pattern("vae.pt"),
     log:
         f"{R}/logs/{layout.ROUND}/train_vae.log",
     wildcard_constraints:
@@ -77,8 +77,8 @@ rule score:
     input:
         unpack(method_inputs("score")),
     output:
-        scores=round_file("scores.parquet"),
-        diagnostics=round_file("score_diagnostics.json"),
+        scores=round_pattern("scores.parquet"),
+        diagnostics=round_pattern("score_diagnostics.json"),
     log:
         f"{R}/logs/{layout.ROUND}/score.log",
     wildcard_constraints:
@@ -102,7 +102,7 @@ rule select:
     input:
         unpack(method_inputs("select")),
     output:
-        round_file("selection.parquet"),
+        round_pattern("selection.parquet"),
     log:
         f"{R}/logs/{layout.ROUND}/select.log",
     group:

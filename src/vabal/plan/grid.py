@@ -52,8 +52,10 @@ def selected_datasets(config: dict) -> list[str]:
 def class_counts(config: dict, source: str, results: str | Path | None = None) -> list | None:
     """Per-class training counts of a source: from its store if prepared, else published ones."""
     from vabal import io
+    from vabal.plan import layout
 
-    meta_path = Path(results or config["results"]) / "data" / source / "meta.json"
+    store = Path(results or config["results"]) / layout.STORE.format(source=source)
+    meta_path = store / layout.STORE_FILES["meta"]
     if meta_path.exists():
         return io.read_json(meta_path).get("train_class_counts")
     src = config["sources"][source]

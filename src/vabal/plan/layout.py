@@ -1,8 +1,52 @@
 """Where the results of a run live, relative to the config's ``results`` folder.
 
 The round chain's files are under ``runs/<dataset>/<method>/seed<seed>/round<round>/``;
-their logs under ``logs/`` with the same path.
+their logs under ``logs/`` with the same path. :func:`parse_round` reads a round's identity
+back from one of its paths, from the same pattern.
 """
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
 
 RUN = "runs/{dataset}/{method}/seed{seed}"
 ROUND = RUN + "/round{round}"
+
+_NUMBERS = {"seed", "round"}
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """``pattern``'s fields as named groups (numbers for seed and round), the rest literal."""
+    parts = re.split(r"\{(\w+)\}", pattern)  # literal, field, literal, field, ...
+    number, name = r"\d+", r"[^/]+"
+    regex = "".join(
+        re.escape(p) if i % 2 == 0 else f"(?P<{p}>{number if p in _NUMBERS else name})"
+        for i, p in enumerate(parts)
+    )
+    return re.compile(f"(?:^|/){regex}/")
+
+
+_ROUND_REGEX = _pattern_regex(ROUND)
+
+
+def parse_round(path: str | Path) -> dict | None:
+    """``{"dataset", "method", "seed", "round"}`` of a file in a round's folder (anywhere below
+    a results folder), or None when the path is no such file."""
+    match = _ROUND_REGEX.search(Path(path).as_posix())
+    if match is None:
+        return None
+    ids = match.groupdict()
+    return {**ids, "seed": int(ids["seed"]), "round": int(ids["round"])}
+
+
+#: a source's prepared store, and its files by the name the rules give them
+STORE = "data/{source}"
+STORE_FILES = {"images": "images.npy", "samples": "samples.parquet", "meta": "meta.json"}
+#: a dataset's split for one seed (the index of pool, test and initial labels)
+SPLIT = "splits/{dataset}/seed{seed}.parquet"
+#: every round's metrics in one table
+ROUNDS_TABLE = "tables/rounds.parquet"
+#: a paper target's files: <FIGURE>.png and .csv; <TABLE>.csv, .md, .tex and .html
+FIGURE = "figures/{name}"
+TABLE = "tables/{name}"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vabal.errors import ConfigError
 from vabal.plan import grid
-from vabal.plan.layout import ROUND
+from vabal.plan.layout import FIGURE, ROUND, STORE, STORE_FILES, TABLE
 
 #: target -> kind. Kinds: curve (mean +- std over datasets and seeds), panels (one panel per
 #: dataset), trials (one panel per seed of the highlighted method), top_images, class_scatter,
@@ -229,13 +229,11 @@ def inputs(config: dict, name: str) -> dict:
         return {"metrics": metrics_inputs(config, name)}
     spec = target_spec(config, name)
     d, s, r = spec["datasets"][0], spec["seed"], spec["round"]
-    src = Path(config["results"]) / "data" / config["datasets"][d]["source"]
+    store = Path(config["results"]) / STORE.format(source=config["datasets"][d]["source"])
     return {
         "selection": [round_file(config, d, m, s, r, "selection.parquet") for m in spec["methods"]],
         "classifier": [round_file(config, d, m, s, r, "classifier.pt") for m in spec["methods"]],
-        "images": str(src / "images.npy"),
-        "samples": str(src / "samples.parquet"),
-        "meta": str(src / "meta.json"),
+        **{key: str(store / name) for key, name in STORE_FILES.items()},
     }
 
 
@@ -249,7 +247,8 @@ def input_function(config: dict, name: str):
 
 
 def outputs(config: dict, name: str) -> dict[str, str]:
-    base = Path(config["results"]) / section(name) / name
+    """The files target ``name`` writes, by the name its rule gives them."""
+    base = Path(config["results"]) / (TABLE if name in TABLES else FIGURE).format(name=name)
     if name in TABLES:
         return {ext: f"{base}.{ext}" for ext in ("csv", "md", "tex", "html")}
     return {"figure": f"{base}.png", "data": f"{base}.csv"}

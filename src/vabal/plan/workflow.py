@@ -12,7 +12,7 @@ from vabal.errors import ConfigError
 from vabal.methods import REGISTRY
 from vabal.plan import config as cfg
 from vabal.plan import grid
-from vabal.plan.layout import ROUND
+from vabal.plan.layout import ROUND, STORE, STORE_FILES
 
 #: What a source of each kind expects at its path, for the message when it is missing.
 EXPECTED_LAYOUT = {
@@ -31,7 +31,10 @@ def check_sources(config: dict) -> None:
     needed = {config["datasets"][d]["source"] for d in grid.selected_datasets(config)}
     for name in sorted(needed):
         src = config["sources"][name]
-        if src["kind"] == "digits" or (results / "data" / name / "meta.json").exists():
+        if (
+            src["kind"] == "digits"
+            or (results / STORE.format(source=name) / STORE_FILES["meta"]).exists()
+        ):
             continue
         if not Path(src["path"]).exists():
             users = [

@@ -14,16 +14,12 @@ mean (and std) over seeds, beside the numbers the paper reports.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from vabal import io
 from vabal.errors import DataError
+from vabal.plan import layout
 
-ROUND_PATH = re.compile(
-    r"runs/(?P<dataset>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/round(?P<round>\d+)/"
-    r"metrics\.json$"
-)
 ROUNDS_COLUMNS = [
     "dataset",
     "method",
@@ -47,11 +43,11 @@ def rounds_frame(metric_paths):
 
     rows = []
     for path in map(str, metric_paths):
-        match = ROUND_PATH.search(path)
-        if not match:
+        ids = layout.parse_round(path)
+        if ids is None or Path(path).name != "metrics.json":
             raise DataError(f"{path}: not a round metrics path (runs/<d>/<m>/seed<s>/round<r>/)")
         metrics = io.read_json(path)
-        rows.append({**match.groupdict(), **{k: metrics.get(k) for k in ROUNDS_COLUMNS[4:]}})
+        rows.append({**ids, **{k: metrics.get(k) for k in ROUNDS_COLUMNS[4:]}})
     frame = pd.DataFrame(rows, columns=ROUNDS_COLUMNS)
     frame["seed"] = frame["seed"].astype("int64")
     frame["round"] = frame["round"].astype("int64")
