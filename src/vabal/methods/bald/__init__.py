@@ -8,7 +8,7 @@ SPEC = MethodInfo(
     target="vabal.methods.bald.method:MCDropoutBALD",
     steps=("score",),
     params={"mc_samples": 100, "batch_size": 1024, "subset": 0},
-    classifier={"dropout": 0.25},
+    classifier={"dropout": 0.25},  # before each residual block (Section 4.2 of the paper)
     schema={
         "mc_samples": POS_INT,
         "batch_size": POS_INT,

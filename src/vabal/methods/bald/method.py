@@ -25,21 +25,19 @@ import torch
 from vabal import seeding
 from vabal.errors import DataError
 from vabal.learn.training import DeviceImages, amp_dtype
-from vabal.methods import REGISTRY
+from vabal.methods.bald import SPEC
 from vabal.methods.base import Method, RoundContext
 from vabal.progress import Progress
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = REGISTRY["bald"].params  # one source of truth: the registry
-DROPOUT = 0.25  #: rate before each residual block (Section 4.2 of the paper)
+DEFAULTS = SPEC.params  # declared once, in the package's __init__
+DROPOUT = SPEC.classifier["dropout"]  #: before each residual block (Section 4.2)
 
 
 def check_params(params: dict, where: str = "methods.(kind bald)") -> None:
-    """Reject unknown or out-of-range parameters (the registry's schema), naming the key."""
-    from vabal.methods import REGISTRY
-
-    REGISTRY["bald"].check_params(params, where)
+    """Reject unknown or out-of-range parameters (the SPEC's schema), naming the key."""
+    SPEC.check_params(params, where)
 
 
 # ------------------------------------------------------------------------ pure functions

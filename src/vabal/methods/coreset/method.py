@@ -21,19 +21,17 @@ import torch
 
 from vabal.errors import DataError
 from vabal.learn.features import extract_round, load_round_features
-from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
+from vabal.methods.coreset import SPEC
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = REGISTRY["coreset"].params  # one source of truth: the registry
+DEFAULTS = SPEC.params  # declared once, in the package's __init__
 
 
 def check_params(params: dict, where: str = "methods.(kind coreset)") -> None:
-    """Reject unknown or out-of-range parameters (the registry's schema), naming the key."""
-    from vabal.methods import REGISTRY
-
-    REGISTRY["coreset"].check_params(params, where)
+    """Reject unknown or out-of-range parameters (the SPEC's schema), naming the key."""
+    SPEC.check_params(params, where)
 
 
 def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -37,21 +37,19 @@ from torch.nn import functional as F
 from vabal import io, seeding
 from vabal.errors import DataError
 from vabal.learn.training import amp_dtype, to_nchw, use_fast_path
-from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext
+from vabal.methods.vaal import SPEC
 from vabal.methods.vabal.vae import reparameterise
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = REGISTRY["vaal"].params  # one source of truth: the registry
+DEFAULTS = SPEC.params  # declared once, in the package's __init__
 HISTORY_KEYS = ("vae_loss", "recon", "kld", "adversarial", "disc_loss", "disc_acc")
 
 
 def check_params(params: dict, where: str = "methods.(kind vaal)") -> None:
-    """Reject unknown or out-of-range parameters (the registry's schema), naming the key."""
-    from vabal.methods import REGISTRY
-
-    REGISTRY["vaal"].check_params(params, where)
+    """Reject unknown or out-of-range parameters (the SPEC's schema), naming the key."""
+    SPEC.check_params(params, where)
 
 
 # ----------------------------------------------------------------------------- networks

@@ -16,21 +16,19 @@ import numpy as np
 
 from vabal import seeding
 from vabal.errors import ConfigError
-from vabal.methods import REGISTRY
 from vabal.methods.base import Method, RoundContext, top_k
+from vabal.methods.vabal import SPEC
 
 #: Parameters and their defaults (Section 3.4), as registered in vabal.methods.
-DEFAULTS = REGISTRY["vabal"].params  # one source of truth: the registry
+DEFAULTS = SPEC.params  # declared once, in the package's __init__
 TOP_DIAGNOSTICS = 20  #: samples of highest score whose terms the diagnostics list
 
 log = logging.getLogger(__name__)
 
 
 def check_params(params: dict, where: str = "vabal") -> None:
-    """Reject unknown or out-of-range parameters (the registry's schema), naming the key."""
-    from vabal.methods import REGISTRY
-
-    REGISTRY["vabal"].check_params(params, where)
+    """Reject unknown or out-of-range parameters (the SPEC's schema), naming the key."""
+    SPEC.check_params(params, where)
 
 
 class VaBAL(Method):
