@@ -52,7 +52,11 @@ CASES = [
     (("runs",), [{"datasets": ["cifar"], "methods": ["random"]}], "runs[0].datasets"),
     (("only_methods",), ["vaal2"], "only_methods: unknown name 'vaal2'"),
     (("figures", "fig3a", "datasets"), ["nope"], "figures.fig3a.datasets: unknown name"),
-    (("figures", "curve"), {"datasets": ["digits_plus1"]}, "figures: bad name 'curve'"),
+    (
+        ("figures", "curve"),
+        {"datasets": ["digits_plus1"]},
+        "figures: unknown key 'curve' (allowed: fig3a, fig3b",
+    ),
     (("skip_datasets",), ["nope"], "skip_datasets: unknown name 'nope'"),
     ((*D,), DELETE, "config error at datasets: {} is invalid"),
     (("methods", "vabal"), {"kind": "vabal", "lambda": -0.1}, "methods.vabal.lambda: -0.1"),

@@ -320,11 +320,10 @@ def step(smk):
         "benchmark": torch.backends.cudnn.benchmark,
     }}))
 
-job.HANDLERS["score"] = step
 recipe = {{"deterministic": {switch}, "device": "cpu"}}
 smk = SimpleNamespace(rule="score", log=[{str(tmp_path / "score.log")!r}], threads=1,
                       params=SimpleNamespace(recipe=recipe))
-job.run(smk)
+job.run(smk, step)
 """
     env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
     env["PYTHONPATH"] = str(Path(rounds.__file__).parents[2])

@@ -56,7 +56,6 @@ RUN = f"{R}/{layout.RUN}"
 ROUND = f"{R}/{layout.ROUND}"
 STORE = f"{R}/{layout.STORE}"
 ENV = "../../envs/vabal.yaml"
-STEP = "../scripts/step.py"
 
 
 wildcard_constraints:

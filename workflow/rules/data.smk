@@ -8,7 +8,7 @@ rule prepare_source:
     params:
         source=lambda w: config["sources"][w.source],
     script:
-        STEP
+        "../scripts/prepare_source.py"
 
 
 rule make_split:
@@ -23,4 +23,4 @@ rule make_split:
     params:
         dataset=lambda w: vw.dataset_params(config, w.dataset),
     script:
-        STEP
+        "../scripts/make_split.py"

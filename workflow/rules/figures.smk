@@ -1,7 +1,7 @@
 # The paper's figures and tables, one rule each (fig3a ... fig23, table1, table2). What each
-# draws comes from the config's figures / tables sections (vabal.plan.targets); each reads the
-# metrics.json of exactly the rounds it needs, so a rerun redraws only the targets whose
-# runs changed, and no target trains anything.
+# draws comes from the config's figures / tables sections (vabal.plan.targets); each reads its
+# runs' rows of the rounds table (rounds.parquet; Fig. 5 its round's selections, classifiers
+# and images; the VaB-AL diagnostics its rounds' score diagnostics). No target trains anything.
 
 from vabal.plan import targets as vt
 
@@ -32,7 +32,7 @@ for _name in vt.FIGURES:
         params:
             spec=vt.spec_function(config, _name),
         script:
-            STEP
+            "../scripts/figure.py"
 
 
 for _name in vt.TABLES:
@@ -64,7 +64,7 @@ for _name in vt.TABLES:
         params:
             spec=vt.spec_function(config, _name),
         script:
-            STEP
+            "../scripts/table.py"
 
 
 rule all_figures:

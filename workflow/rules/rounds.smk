@@ -24,7 +24,7 @@ rule train_classifier:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         evaluate_on=lambda w: config["datasets"][w.dataset]["evaluate_on"],
     script:
-        STEP
+        "../scripts/train_classifier.py"
 
 
 rule extract_features:
@@ -47,7 +47,7 @@ rule extract_features:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
     script:
-        STEP
+        "../scripts/extract_features.py"
 
 
 rule train_vae:
@@ -70,7 +70,7 @@ rule train_vae:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         method=lambda w: vw.method_params(config, w.method),
     script:
-        STEP
+        "../scripts/train_vae.py"
 
 
 rule score:
@@ -95,7 +95,7 @@ rule score:
         method=lambda w: vw.method_params(config, w.method),
         budget=lambda w: config["datasets"][w.dataset]["budget"],
     script:
-        STEP
+        "../scripts/score.py"
 
 
 rule select:
@@ -117,4 +117,4 @@ rule select:
         method=lambda w: vw.method_params(config, w.method),
         budget=lambda w: config["datasets"][w.dataset]["budget"],
     script:
-        STEP
+        "../scripts/select.py"

@@ -72,3 +72,47 @@ def load_round_features(path) -> dict:
     if missing:
         raise DataError(f"{path}: not a features file (missing {sorted(missing)})")
     return data
+
+
+class RoundFeatures:
+    """A round's ``features.pt``, checked against the round's labelled and unlabelled sets,
+    with rows looked up by sample id and moved to the round's device.
+
+    The methods that read the classifier's features (Core-set, BADGE, TypiClust, margin,
+    entropy, the class-balanced selector) all go through it.
+    """
+
+    def __init__(self, ctx):
+        from vabal.errors import DataError
+
+        path = ctx.files["extract_features"]
+        self.data = load_round_features(path)
+        self.ids = self.data["sample_id"].numpy()
+        labelled = self.data["labelled"].numpy().astype(bool)
+        if not (
+            np.array_equal(np.sort(self.ids[labelled]), ctx.labelled)
+            and np.array_equal(np.sort(self.ids[~labelled]), ctx.unlabelled)
+        ):
+            raise DataError(f"{path}: features do not match this round's labelled/unlabelled sets")
+        self.device = ctx.device
+        self._by_id = np.argsort(self.ids)
+
+    def rows(self, sample_ids: np.ndarray) -> torch.Tensor:
+        """Row indices (on the device) of ``sample_ids`` in the file."""
+        found = self._by_id[np.searchsorted(self.ids, sample_ids, sorter=self._by_id)]
+        return torch.as_tensor(found, dtype=torch.long, device=self.device)
+
+    def penultimate(self, sample_ids: np.ndarray) -> torch.Tensor:
+        """Penultimate features (the last stage's pooled output), float32, ``(n, d)``."""
+        feats = self.data["taps"][3].to(device=self.device, dtype=torch.float32)
+        return feats[self.rows(sample_ids)]
+
+    def logits(self, sample_ids: np.ndarray) -> torch.Tensor:
+        """The classifier's logits, float32, ``(n, C)``."""
+        return self.data["logits"].to(device=self.device, dtype=torch.float32)[
+            self.rows(sample_ids)
+        ]
+
+    def probs(self, sample_ids: np.ndarray) -> torch.Tensor:
+        """Softmax class probabilities (float64, for exact ties and sums), ``(n, C)``."""
+        return torch.softmax(self.logits(sample_ids).double(), dim=1)

@@ -1,28 +1,36 @@
 """What the workflow knows of an acquisition method before running it, without torch.
 
 Each method package (``vabal/methods/<name>/``) declares its :class:`MethodInfo` once, in its
-``__init__``: the optional steps of the round chain it uses, its parameters with their
-defaults and JSON schemas, and the class that implements it (in ``<name>/method.py``, the
-only module of the package that imports torch). ``vabal.methods.REGISTRY`` gathers them.
+``__init__``: the optional steps of the round chain it uses, what it adds to the classifier's
+recipe, and the class that implements it (in ``<name>/method.py``, the only module of the
+package that imports torch). Its parameters, their defaults and their JSON schemas are the
+kind's definition in ``workflow/schemas/methods.schema.yaml``, read from there (the config's
+schema checks the ``methods`` section against the same definitions).
+``vabal.methods.REGISTRY`` gathers the packages.
 
 ``train_classifier -> [extract_features] -> [train_vae] -> [score] -> select``
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vabal.errors import ConfigError
 
 STEPS = ("extract_features", "train_vae", "score")
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "methods.schema.yaml"
 
-#: JSON schemas shared by the methods' parameters
-POS_INT = {"type": "integer", "minimum": 1}
-NON_NEG = {"type": "number", "minimum": 0}
-POSITIVE = {"type": "number", "exclusiveMinimum": 0}
-BOOL = {"type": "boolean"}
+
+@functools.cache
+def definitions() -> dict:
+    """Each kind's parameter definition (JSON schema) from ``methods.schema.yaml``."""
+    import yaml
+
+    return yaml.safe_load(SCHEMA.read_text())["$defs"]
 
 
 @dataclass(frozen=True)
@@ -32,14 +40,26 @@ class MethodInfo:
     kind: str
     target: str  #: "module:Class" of the implementation
     steps: tuple[str, ...]  #: optional steps it uses, a subset of STEPS
-    params: dict = field(default_factory=dict)  #: parameter names and defaults
     #: keys added to the classifier's training recipe for this method (MC-Dropout: dropout)
     classifier: dict = field(default_factory=dict)
-    #: JSON schema of each parameter (checked at start-up, before any job runs)
-    schema: dict = field(default_factory=dict)
 
     def __post_init__(self):
         assert set(self.steps) <= set(STEPS), self.steps
+
+    @property
+    def definition(self) -> dict:
+        """The kind's JSON schema (an object: ``kind`` and the parameters)."""
+        return definitions()[self.kind]
+
+    @property
+    def schema(self) -> dict:
+        """JSON schema of each parameter, by name."""
+        return {k: v for k, v in self.definition["properties"].items() if k != "kind"}
+
+    @property
+    def params(self) -> dict:
+        """Parameter names and their defaults."""
+        return {k: v["default"] for k, v in self.schema.items()}
 
     def check_params(self, cfg: dict, where: str) -> None:
         """Reject unknown parameters and values outside their schema, naming the key."""

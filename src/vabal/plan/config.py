@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 from vabal.errors import ConfigError
 from vabal.plan import grid, targets
 
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = targets.SCHEMA  # workflow/schemas/config.schema.yaml
 
 #: The classifier recipe of Section 4.2 of the paper; ``training`` keys in the config override it.
 TRAINING_DEFAULTS = {
@@ -73,36 +74,50 @@ def _normalise_cli_values(config: dict) -> None:
 
 
 def _check_schema(config: dict, schema_path: str | Path) -> None:
-    import jsonschema
-    import yaml
+    """Snakemake's validation with defaults (``snakemake.utils.validate``); its error, if
+    any, in one line naming the key. The ``methods`` entries are checked against their
+    kind's definition in ``methods.schema.yaml``."""
+    from snakemake.utils import validate as snakemake_validate
+    from snakemake_interface_common.exceptions import WorkflowError
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator_cls = jsonschema.validators.validator_for(schema)
-    validator = _with_defaults(validator_cls)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        raise ConfigError(_describe(errors[0]))
+    try:
+        snakemake_validate(config, str(schema_path), set_default=True)
+    except WorkflowError as exc:
+        error = exc.__context__
+        if error is None or not hasattr(error, "validator"):
+            raise ConfigError(f"config error: {exc}") from None
+        raise ConfigError(_describe(error)) from None
+    _check_finite(config, [])
 
 
-def _with_defaults(validator_cls):
-    """A validator class that also fills ``default`` values of object properties."""
-    validate_properties = validator_cls.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, sub in properties.items():
-                if isinstance(sub, dict) and "default" in sub and name not in instance:
-                    instance[name] = copy.deepcopy(sub["default"])
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return __import__("jsonschema").validators.extend(validator_cls, {"properties": set_defaults})
+def _check_finite(value, where: list) -> None:
+    """JSON schema lets NaN and infinity through every numeric bound: refuse them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        key = ".".join(map(str, where))
+        raise ConfigError(f"config error at {key}: {value} is not a finite number")
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for k, v in items:
+        _check_finite(v, [*where, k])
 
 
 def _describe(error) -> str:
     where = ".".join(str(p) for p in error.absolute_path) or "<top level>"
     if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = list(error.schema.get("properties", {}))  # in the schema's order
         extra = sorted(set(error.instance) - set(allowed))
+        kind = error.schema.get("properties", {}).get("kind", {}).get("const")
+        if kind is not None:  # a method's parameters (methods.schema.yaml)
+            names = ", ".join(sorted(set(allowed) - {"kind"})) or "none"
+            return (
+                f"config error at {where}: unknown parameter(s) {extra} for method kind "
+                f"{kind!r} (allowed: {names})"
+            )
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
         keys = ", ".join(repr(k) for k in extra)
         return f"config error at {where}: unknown key {keys}{hint}"
@@ -144,7 +159,6 @@ def _check_references(config: dict) -> None:
                 f"config error at methods.{name}.kind: unknown method {method['kind']!r} "
                 f"(known: {', '.join(sorted(REGISTRY))})"
             )
-        REGISTRY[method["kind"]].check_params(method, f"methods.{name}")
     for i, run in enumerate(config.get("runs", [])):
         _check_names(run["datasets"], datasets, f"runs[{i}].datasets")
         _check_names(run["methods"], methods, f"runs[{i}].methods")

@@ -65,6 +65,23 @@ def read_rounds(path):
     return io.read_table(path, "rounds")
 
 
+def target_rounds(path, spec: dict):
+    """The rows of ``rounds.parquet`` that target ``spec`` draws: every round of each of its
+    runs (``spec["runs"]``: dataset, method, seed), all of them there or one error naming
+    what is missing (a table written under other run filters, or before a run finished)."""
+    rounds = read_rounds(path)
+    runs = {(d, m, int(s)) for d, m, s in spec["runs"]}
+    keys = list(zip(rounds["dataset"], rounds["method"], rounds["seed"], strict=True))
+    frame = rounds[[k in runs for k in keys]].reset_index(drop=True)
+    have = frame.groupby(["dataset", "method", "seed"]).size().to_dict()
+    missing = sorted(
+        f"{d}/{m}/seed{s}" for d, m, s in runs if have.get((d, m, s), 0) != spec["rounds"][d]
+    )
+    if missing:
+        raise DataError(f"{path}: {spec['name']} needs every round of {', '.join(missing)}")
+    return frame
+
+
 def write_table(path: str | Path, frame, prov: dict | None = None) -> None:
     """Write a figure's data beside it: CSV or Parquet by suffix, with provenance columns."""
     from vabal.report.provenance import add_columns

@@ -1,4 +1,11 @@
-"""Dispatch a Snakemake job (its rule, wildcards, inputs, params) to the library.
+"""What each rule runs: one function per rule, called by the rule's own script.
+
+``workflow/scripts/<rule>.py`` is a few lines: put this checkout's ``src/`` first on the
+path, then ``job(snakemake, __real_file__, <function>)``. :func:`job` hands the script to
+the fork server where one is up (a local run: the job then runs in a fork of a process that
+has torch imported already) and otherwise runs the function here. Each function reads the
+job's wildcards, inputs and params and calls the library (:mod:`vabal.run.rounds` for the
+rounds, :mod:`vabal.report` for the tables and figures).
 
 Logging goes to the rule's log file. A :class:`~vabal.errors.VabalError` ends the job with
 its one-line message (in the log and on stderr) and no traceback; Snakemake then removes
@@ -12,7 +19,6 @@ import sys
 from pathlib import Path
 
 from vabal.errors import VabalError
-from vabal.plan.targets import FIGURES, TABLES
 
 
 def _setup_logging(log_path: str | None) -> None:
@@ -35,7 +41,18 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(f"terminated by signal {signum}")
 
 
-def run(smk) -> None:
+def job(smk, script, function) -> None:
+    """The body of every rule's script: in a fork-server child if one is up, else here."""
+    from vabal.run import forkserver
+
+    status = forkserver.delegate(script)
+    if status is not None:
+        sys.exit(status)
+    run(smk, function)
+
+
+def run(smk, function) -> None:
+    """Run ``function(smk)`` as the job: its threads, log file and clean exit on errors."""
     import signal
 
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -61,7 +78,7 @@ def run(smk) -> None:
     if recipe and recipe.get("deterministic"):
         _deterministic()
     try:
-        HANDLERS[smk.rule](smk)
+        function(smk)
     except VabalError as exc:
         logging.getLogger("vabal").error("%s", exc)
         sys.exit(1)
@@ -104,13 +121,13 @@ def _context(smk):
     )
 
 
-def _prepare_source(smk):
+def prepare_source(smk):
     from vabal.run import rounds
 
     rounds.prepare_source(dict(smk.params.source), Path(smk.output.meta).parent)
 
 
-def _make_split(smk):
+def make_split(smk):
     from vabal.run import rounds
 
     rounds.split(
@@ -122,7 +139,7 @@ def _make_split(smk):
     )
 
 
-def _train_classifier(smk):
+def train_classifier(smk):
     """A round's first job: label (round r adds round r-1's selection), train, evaluate."""
     from vabal.run import rounds
 
@@ -148,7 +165,7 @@ def _train_classifier(smk):
     )
 
 
-def _method_step(smk):
+def method_step(smk):
     from vabal.run import rounds
 
     method = dict(smk.params.method)
@@ -162,7 +179,7 @@ def _method_step(smk):
     )
 
 
-def _select(smk):
+def select(smk):
     from vabal.run import rounds
 
     method = dict(smk.params.method)
@@ -184,7 +201,7 @@ def _provenance(smk) -> dict:
     return provenance.stamp(dict(smk.config))
 
 
-def _collect_rounds(smk):
+def collect_rounds(smk):
     from vabal.report import provenance
     from vabal.report.tables import collect_rounds
 
@@ -193,9 +210,9 @@ def _collect_rounds(smk):
     provenance.write_page(smk.output.page, smk.output.sidecar, dict(smk.config), prov)
 
 
-def _figure(smk):
+def figure(smk):
     from vabal.report import plots
-    from vabal.report.tables import rounds_frame
+    from vabal.report.tables import target_rounds
 
     spec = dict(smk.params.spec)
     if spec["kind"] == "vabal_diagnostics":
@@ -207,27 +224,13 @@ def _figure(smk):
         files = {k: smk.input[k] for k in keys}
         plots.top_images(spec, files, smk.output.figure, smk.output.data, _provenance(smk))
     else:
-        rounds = rounds_frame(smk.input.metrics)
+        rounds = target_rounds(smk.input.rounds, spec)
         plots.draw(spec, rounds, smk.output.figure, smk.output.data, _provenance(smk))
 
 
-def _table(smk):
-    from vabal.report.tables import rounds_frame, write_method_table
+def table(smk):
+    from vabal.report.tables import target_rounds, write_method_table
 
+    spec = dict(smk.params.spec)
     out = {k: smk.output[k] for k in ("csv", "md", "tex", "html")}
-    rounds = rounds_frame(smk.input.metrics)
-    write_method_table(out, rounds, dict(smk.params.spec), _provenance(smk))
-
-
-HANDLERS = {
-    "prepare_source": _prepare_source,
-    "make_split": _make_split,
-    "train_classifier": _train_classifier,
-    "extract_features": _method_step,
-    "train_vae": _method_step,
-    "score": _method_step,
-    "select": _select,
-    "collect_rounds": _collect_rounds,
-}
-HANDLERS.update({name: _figure for name in FIGURES})
-HANDLERS.update({name: _table for name in TABLES})
+    write_method_table(out, target_rounds(smk.input.rounds, spec), spec, _provenance(smk))

@@ -19,8 +19,7 @@ import logging
 import numpy as np
 import torch
 
-from vabal.errors import DataError
-from vabal.learn.features import extract_round, load_round_features
+from vabal.learn.features import RoundFeatures, extract_round
 from vabal.methods.base import Method, RoundContext
 from vabal.methods.coreset import SPEC
 
@@ -104,27 +103,10 @@ class CoreSet(Method):
         return extract_round(ctx)
 
     def select(self, ctx: RoundContext, budget: int, scores=None) -> np.ndarray:
-        path = ctx.files["extract_features"]
-        data = load_round_features(path)
-        ids = data["sample_id"].numpy()
-        labelled_mask = data["labelled"].numpy().astype(bool)
-        if not (
-            np.array_equal(np.sort(ids[labelled_mask]), ctx.labelled)
-            and np.array_equal(np.sort(ids[~labelled_mask]), ctx.unlabelled)
-        ):
-            raise DataError(f"{path}: features do not match this round's labelled/unlabelled sets")
-        device = ctx.device
-        feats = data["taps"][3].to(device=device, dtype=torch.float32)
-        by_id = np.argsort(ids)
-
-        def rows(sample_ids: np.ndarray) -> torch.Tensor:
-            found = by_id[np.searchsorted(ids, sample_ids, sorter=by_id)]
-            return torch.as_tensor(found, dtype=torch.long, device=device)
-
+        feats = RoundFeatures(ctx)
         # the pool in a seeded random order: ties go to the earlier sample of that order
         order = ctx.rng("coreset-order").permutation(ctx.unlabelled)
-        pool_rows, centre_rows = rows(order), rows(ctx.labelled)
-        pool, centres = feats[pool_rows], feats[centre_rows]
+        pool, centres = feats.penultimate(order), feats.penultimate(ctx.labelled)
         chunk = self.params["chunk_size"]
         picked = greedy_k_center(pool, centres, budget, chunk).cpu().numpy()
         chosen = order[picked]
