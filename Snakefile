@@ -2,6 +2,7 @@
 #
 #   snakemake all --cores 2                       every run, table and figure of the config
 #   snakemake paper --cores 2                     the paper's figures and tables (and their runs)
+#   snakemake beyond --cores 2                    the leaderboard of the paper's and today's methods
 #   snakemake fig3a table1 --cores 2              single targets (snakemake --list-rules)
 #   snakemake all --cores 2 --configfile configs/quickstart.yaml
 #   snakemake all --cores 2 --config only_datasets='[neu]' only_seeds='[0]'
@@ -26,6 +27,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/rounds.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/beyond.smk"
 
 
 rule all:
@@ -33,3 +35,4 @@ rule all:
     input:
         rules.all_rounds.input,
         rules.paper.input,
+        rules.beyond.input,

@@ -42,9 +42,9 @@ def one_thread():
 def test_registry_entries(kind, module, steps):
     info = REGISTRY[kind]
     assert info.steps == steps
-    assert info.params == module.DEFAULTS
-    assert info.load().__module__ == module.__name__
-    module.check_params(info.params, f"methods.{kind}")  # the defaults are valid
+    method = info.load()
+    assert method.__module__ == module.__name__ and method.spec is info
+    assert method({}).params == info.params  # defaults filled, and valid
     assert REGISTRY["bald"].classifier == {"dropout": bald.DROPOUT}
 
 

@@ -45,6 +45,10 @@ TINY_PARAMS = {
     "coreset": {"chunk_size": 16},
     "vaal": {"epochs": 1, "width": 2, "latent_dim": 4, "batch_size": 16},
     "vabal": {"epochs": 1, "mc_samples": 2, "latent_per_class": 2, "batch_size": 8},
+    "margin": {},
+    "entropy": {},
+    "balanced": {"chunk_size": 16},
+    "typiclust": {"chunk_size": 16, "kmeans_iters": 5},
 }
 FILES = {"extract_features": "features.pt", "train_vae": "vae.pt", "score": "scores.parquet"}
 

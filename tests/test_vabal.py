@@ -18,8 +18,8 @@ from vabal import io
 from vabal.errors import ConfigError
 from vabal.methods import REGISTRY
 from vabal.methods.base import RoundContext, top_k
-from vabal.methods.vabal import vae
-from vabal.methods.vabal.method import DEFAULTS, VaBAL, check_params
+from vabal.methods.vabal import SPEC, vae
+from vabal.methods.vabal.method import VaBAL
 
 CPU = torch.device("cpu")
 LOG_2PI = math.log(2 * math.pi)
@@ -218,7 +218,7 @@ def test_pool_likelihoods_predicted_is_the_all_term_of_the_vae_class(monkeypatch
 
 def test_vae_learns_a_separable_mixture_without_collapse():
     taps, y = mixture(600)
-    params = {**DEFAULTS, "lr": 1e-3}  # lambda = 0.005 and 20 epochs as in the paper
+    params = {**SPEC.params, "lr": 1e-3}  # lambda = 0.005 and 20 epochs as in the paper
     model, history, _ = vae.train_vae(taps, y, 3, params, CPU, init_seed=1, batch_seed=2)
     assert len(history) == 20 and history[-1]["neg_elbo"] < history[0]["neg_elbo"]
     x = model.target(taps)
@@ -232,7 +232,7 @@ def test_vae_learns_a_separable_mixture_without_collapse():
 
 def test_training_is_deterministic_on_cpu():
     taps, y = mixture(90)
-    params = {**DEFAULTS, "epochs": 2, "latent_per_class": 3}
+    params = {**SPEC.params, "epochs": 2, "latent_per_class": 3}
     a, ha, _ = vae.train_vae(taps, y, 3, params, CPU, init_seed=7, batch_seed=8)
     b, hb, _ = vae.train_vae(taps, y, 3, params, CPU, init_seed=7, batch_seed=8)
     for k, v in a.state_dict().items():
@@ -244,7 +244,7 @@ def test_training_is_deterministic_on_cpu():
 def test_graphed_vae_training_follows_the_eager_one():
     cuda = torch.device("cuda")
     taps, y = mixture(200)  # 200 = 3 full batches of 64 and a last one of 8: two graphs
-    params = {**DEFAULTS, "epochs": 3, "lr": 1e-3}
+    params = {**SPEC.params, "epochs": 3, "lr": 1e-3}
     a, ha, _ = vae.train_vae(taps, y, 3, params, cuda, init_seed=7, batch_seed=8, fast=False)
     b, hb, _ = vae.train_vae(taps, y, 3, params, cuda, init_seed=7, batch_seed=8, fast=True)
     np.testing.assert_allclose([h["loss"] for h in ha], [h["loss"] for h in hb], rtol=1e-4)
@@ -376,7 +376,7 @@ def test_prior_and_difficulty_move_the_selection(tmp_path):
     ctx = imbalanced_round(tmp_path)
     sel = table1_selections(ctx, FAST)
     chosen, diag = sel["both"]
-    assert diag["reading"] == DEFAULTS["reading"] == "standardised"
+    assert diag["reading"] == SPEC.params["reading"] == "standardised"
     assert diag["vae_classifier_agreement"] > 0.7 and diag["collapse"]["active_units"] > 0
     assert diag["selection_change"]["prior_off"] > 0.1
     assert len(chosen - sel["no_prior"][0]) / ctx.budget == diag["selection_change"]["prior_off"]
@@ -453,9 +453,9 @@ def test_likelihood_temperature_and_authors_score_by_hand():
 
 def test_registry_defaults_and_bad_parameters():
     info = REGISTRY["vabal"]
-    assert info.params == DEFAULTS
+    assert info.params == SPEC.params
     assert info.steps == ("extract_features", "train_vae", "score")
-    check_params({**DEFAULTS, "lambda": 0, "likelihood": "all"}, "methods.v")
+    SPEC.check_params({**SPEC.params, "lambda": 0, "likelihood": "all"}, "methods.v")
     for key, bad in [
         ("lambda", -1),
         ("mc_samples", 0),
@@ -469,7 +469,7 @@ def test_registry_defaults_and_bad_parameters():
         ("smoothing", 0),
     ]:
         with pytest.raises(ConfigError, match=rf"methods\.v\.{key}"):
-            check_params({key: bad}, "methods.v")
+            SPEC.check_params({key: bad}, "methods.v")
         with pytest.raises(ConfigError, match=key):
             VaBAL({key: bad})
     with pytest.raises(ConfigError, match="unknown"):

@@ -363,14 +363,16 @@ def load_classifier(path, device=None) -> tuple[CifarResNet, dict]:
 
     ckpt = io.load_torch(path)
     try:
-        model = build_classifier(
-            ckpt["arch"],
-            ckpt["num_classes"],
-            ckpt["in_channels"],
-            ckpt["width"],
-            ckpt.get("dropout", 0.0),
-        )
-        model.load_state_dict(ckpt["state_dict"])
+        # on the meta device: no memory, no initialisation (the weights are loaded next)
+        with torch.device("meta"):
+            model = build_classifier(
+                ckpt["arch"],
+                ckpt["num_classes"],
+                ckpt["in_channels"],
+                ckpt["width"],
+                ckpt.get("dropout", 0.0),
+            )
+        model.load_state_dict(ckpt["state_dict"], assign=True)
     except (KeyError, RuntimeError, TypeError) as exc:
         raise DataError(f"{path}: not a valid classifier checkpoint ({exc})") from None
     model.to(device or resolve_device())

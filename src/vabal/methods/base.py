@@ -55,9 +55,19 @@ class RoundContext:
 
 
 class Method:
-    """Base class: override the steps the method lists in the registry."""
+    """Base class: override the steps the method lists in the registry.
+
+    ``spec`` is the method's :class:`~vabal.methods.registry.MethodInfo` (its package's
+    ``SPEC``): the constructor checks the parameters against the kind's definition in
+    ``workflow/schemas/methods.schema.yaml`` and fills its defaults.
+    """
+
+    spec = None
 
     def __init__(self, params: dict):
+        if self.spec is not None:
+            self.spec.check_params(params, f"methods.(kind {self.spec.kind})")
+            params = self.spec.resolve(params)
         self.params = params
 
     def extract_features(self, ctx: RoundContext) -> dict:

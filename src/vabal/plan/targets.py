@@ -46,7 +46,9 @@ def _kinds(section: str) -> dict[str, str]:
 
 FIGURES = _kinds("figures")
 TABLES = _kinds("tables")
-TARGETS = {**FIGURES, **TABLES}
+#: not in the paper: the leaderboard of today's methods beside the paper's
+BEYOND = _kinds("beyond")
+TARGETS = {**FIGURES, **TABLES, **BEYOND}
 
 #: What the paper shows in each target (default plot titles; the report's captions say more).
 PAPER_TITLES = {
@@ -79,6 +81,7 @@ PAPER_TITLES = {
     "vabal_diagnostics": "VaB-AL diagnostics: can the prior and the difficulty act?",
     "table1": "Table 1: prior and difficulty terms on and off",
     "table2": "Table 2: choices of w_n",
+    "leaderboard": "Leaderboard: area under the accuracy-vs-labels curve",
 }
 
 SINGLE_DATASET = {"trials", "top_images", "class_scatter"}
@@ -95,11 +98,16 @@ METHOD_LABELS = {
     "bald": "MC-Dropout (BALD)",
     "coreset": "Core-set",
     "vaal": "VAAL",
+    "margin": "Margin",
+    "entropy": "Entropy",
+    "badge": "BADGE",
+    "typiclust": "TypiClust",
+    "balanced": "BASE (balanced)",
 }
 
 
 def section(name: str) -> str:
-    return "tables" if name in TABLES else "figures"
+    return "tables" if name in TABLES else "beyond" if name in BEYOND else "figures"
 
 
 def configured(config: dict) -> list[str]:
@@ -233,6 +241,13 @@ def outputs(config: dict, name: str) -> dict[str, str]:
     base = Path(config["results"]) / (TABLE if name in TABLES else FIGURE).format(name=name)
     if name in TABLES:
         return {ext: f"{base}.{ext}" for ext in ("csv", "md", "tex", "html")}
+    if TARGETS[name] == "leaderboard":  # a table and its figure
+        table = Path(config["results"]) / TABLE.format(name=name)
+        return {
+            **{ext: f"{table}.{ext}" for ext in ("csv", "md", "html")},
+            "figure": f"{base}.png",
+            "data": f"{base}.csv",
+        }
     return {"figure": f"{base}.png", "data": f"{base}.csv"}
 
 
@@ -309,6 +324,8 @@ def target_spec(config: dict, name: str) -> dict:
         spec["round"] = e.get("round")  # None: the last round
     if kind == "vabal_diagnostics":
         spec["keys"] = [list(k) for k in scored_rounds(config, name)]
+    if kind == "leaderboard":
+        spec["references"] = list(e["references"])
     if kind == "method_table":
         spec["params"] = {
             m: {
@@ -372,6 +389,12 @@ def check(config: dict) -> None:
             _check_vabal(config, e["sweep"], f"{where}.sweep")
         if kind == "method_table":
             _check_vabal(config, e["methods"], f"{where}.methods")
+        if kind == "leaderboard":
+            for r in e["references"]:
+                if r not in e["methods"]:
+                    raise ConfigError(
+                        f"config error at {where}.references: {r!r} is not one of its methods"
+                    )
         if kind == "trials" and "highlight" in e and e["highlight"] not in e["methods"]:
             raise ConfigError(
                 f"config error at {where}.highlight: {e['highlight']!r} is not one of its methods"

@@ -234,3 +234,12 @@ def table(smk):
     spec = dict(smk.params.spec)
     out = {k: smk.output[k] for k in ("csv", "md", "tex", "html")}
     write_method_table(out, target_rounds(smk.input.rounds, spec), spec, _provenance(smk))
+
+
+def leaderboard(smk):
+    from vabal.report.leaderboard import write_leaderboard
+    from vabal.report.tables import target_rounds
+
+    spec = dict(smk.params.spec)
+    out = {k: smk.output[k] for k in ("csv", "md", "html", "figure", "data")}
+    write_leaderboard(target_rounds(smk.input.rounds, spec), spec, out, _provenance(smk))

@@ -36,11 +36,6 @@ from vabal.methods.base import Method, RoundContext
 log = logging.getLogger(__name__)
 
 
-def check_params(params: dict, where: str = "methods.(kind balanced)") -> None:
-    """Reject unknown or out-of-range parameters (the kind's schema), naming the key."""
-    SPEC.check_params(params, where)
-
-
 # ------------------------------------------------------------------------ pure functions
 def weight_gaps(weight: torch.Tensor) -> torch.Tensor:
     """``||w_a - w_b||`` for every pair of rows of the last layer's weight ``(C, d)``:
@@ -156,9 +151,7 @@ def last_layer(model) -> tuple[torch.Tensor, torch.Tensor]:
 class Balanced(Method):
     """BASE: equal shares per class, each class's samples nearest to its boundary."""
 
-    def __init__(self, params: dict):
-        check_params(params)
-        super().__init__(SPEC.resolve(params))  # defaults: workflow/schemas/methods.schema.yaml
+    spec = SPEC
 
     def extract_features(self, ctx: RoundContext) -> dict:
         return extract_round(ctx)

@@ -31,13 +31,7 @@ from vabal.progress import Progress
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = SPEC.params  # declared once, in the package's __init__
 DROPOUT = SPEC.classifier["dropout"]  #: before each residual block (Section 4.2)
-
-
-def check_params(params: dict, where: str = "methods.(kind bald)") -> None:
-    """Reject unknown or out-of-range parameters (the SPEC's schema), naming the key."""
-    SPEC.check_params(params, where)
 
 
 # ------------------------------------------------------------------------ pure functions
@@ -137,9 +131,7 @@ def mc_bald(
 class MCDropoutBALD(Method):
     """Select the pool samples of highest BALD mutual information under MC dropout."""
 
-    def __init__(self, params: dict):
-        check_params(params)
-        super().__init__({**DEFAULTS, **params})
+    spec = SPEC
 
     def score(self, ctx: RoundContext):
         model, ckpt = ctx.load_classifier()

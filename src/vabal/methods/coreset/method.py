@@ -25,13 +25,6 @@ from vabal.methods.coreset import SPEC
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = SPEC.params  # declared once, in the package's __init__
-
-
-def check_params(params: dict, where: str = "methods.(kind coreset)") -> None:
-    """Reject unknown or out-of-range parameters (the SPEC's schema), naming the key."""
-    SPEC.check_params(params, where)
-
 
 def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances ``(len(a), len(b))`` (one block; callers chunk)."""
@@ -95,9 +88,7 @@ def covering_radius(points: torch.Tensor, centres: torch.Tensor, chunk: int = 40
 class CoreSet(Method):
     """Greedy k-center on the penultimate features, labelled samples as initial centres."""
 
-    def __init__(self, params: dict):
-        check_params(params)
-        super().__init__({**DEFAULTS, **params})
+    spec = SPEC
 
     def extract_features(self, ctx: RoundContext) -> dict:
         return extract_round(ctx)

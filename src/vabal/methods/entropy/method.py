@@ -16,11 +16,6 @@ from vabal.methods.entropy import SPEC
 from vabal.methods.margin.method import SoftmaxUncertainty
 
 
-def check_params(params: dict, where: str = "methods.(kind entropy)") -> None:
-    """Reject unknown or out-of-range parameters (the kind's schema), naming the key."""
-    SPEC.check_params(params, where)
-
-
 def entropy_scores(probs: torch.Tensor) -> torch.Tensor:
     """Acquisition scores, higher = select first: ``H[p] = -sum_c p_c log p_c`` per row of
     ``probs`` ``(n, C)`` (Settles 2009, Section 3.1; natural logarithm)."""

@@ -19,12 +19,6 @@ import torch
 from vabal.learn.features import RoundFeatures, extract_round
 from vabal.methods.base import Method, RoundContext
 from vabal.methods.margin import SPEC
-from vabal.methods.registry import MethodInfo
-
-
-def check_params(params: dict, where: str = "methods.(kind margin)") -> None:
-    """Reject unknown or out-of-range parameters (the kind's schema), naming the key."""
-    SPEC.check_params(params, where)
 
 
 # ------------------------------------------------------------------------ pure functions
@@ -46,14 +40,10 @@ def margin_scores(probs: torch.Tensor) -> torch.Tensor:
 class SoftmaxUncertainty(Method):
     """A method scoring each unlabelled sample from the classifier's softmax alone.
 
-    Subclasses set ``spec`` (their :class:`MethodInfo`) and :meth:`uncertainty`.
+    Subclasses set ``spec`` (their package's ``SPEC``) and :meth:`uncertainty`.
     """
 
-    spec: MethodInfo = SPEC
-
-    def __init__(self, params: dict):
-        self.spec.check_params(params, f"methods.(kind {self.spec.kind})")
-        super().__init__(self.spec.resolve(params))  # defaults: methods.schema.yaml
+    spec = SPEC
 
     def uncertainty(self, probs: torch.Tensor) -> torch.Tensor:
         """One score per row of ``probs`` ``(n, C)``, higher = select first."""

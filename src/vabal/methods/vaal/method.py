@@ -43,13 +43,7 @@ from vabal.methods.vabal.vae import reparameterise
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = SPEC.params  # declared once, in the package's __init__
 HISTORY_KEYS = ("vae_loss", "recon", "kld", "adversarial", "disc_loss", "disc_acc")
-
-
-def check_params(params: dict, where: str = "methods.(kind vaal)") -> None:
-    """Reject unknown or out-of-range parameters (the SPEC's schema), naming the key."""
-    SPEC.check_params(params, where)
 
 
 # ----------------------------------------------------------------------------- networks
@@ -216,8 +210,8 @@ def train_vaal(
     """
     from vabal.learn.graphs import GraphedStep, optimizer_state
 
-    p = {**DEFAULTS, **params}
-    check_params(p)
+    SPEC.check_params(params, "methods.(kind vaal)")
+    p = SPEC.resolve(params)
     if len(labelled) == 0 or len(unlabelled) == 0:
         raise ValueError("VAAL needs labelled and unlabelled images")
     device = torch.device(device)
@@ -404,9 +398,7 @@ def _state(module: nn.Module) -> dict:
 class VAAL(Method):
     """Select the pool samples VAAL's discriminator finds least likely to be labelled."""
 
-    def __init__(self, params: dict):
-        check_params(params)
-        super().__init__({**DEFAULTS, **params})
+    spec = SPEC
 
     def train_vae(self, ctx: RoundContext) -> dict:
         start = time.perf_counter()

@@ -5,7 +5,7 @@ with other methods), ``train_vae`` (the class-regularised VAE of Section 3.3 on 
 unlabelled pool) and ``score`` (Eq. 6 from the VAE's likelihoods and its predictions on the
 labelled pool); ``select`` keeps the base class's top-``budget`` with seeded tie-breaking.
 The equations live in :mod:`vabal.methods.vabal.vae`; this module wires them to a round and
-validates the parameters. Importing it does not import torch, so :func:`check_params` is cheap.
+checks nothing itself (the base class checks the parameters against the kind's schema).
 """
 
 from __future__ import annotations
@@ -15,34 +15,23 @@ import logging
 import numpy as np
 
 from vabal import seeding
-from vabal.errors import ConfigError
 from vabal.methods.base import Method, RoundContext, top_k
 from vabal.methods.vabal import SPEC
 
-#: Parameters and their defaults (Section 3.4), as registered in vabal.methods.
-DEFAULTS = SPEC.params  # declared once, in the package's __init__
 TOP_DIAGNOSTICS = 20  #: samples of highest score whose terms the diagnostics list
 
 log = logging.getLogger(__name__)
 
 
-def check_params(params: dict, where: str = "vabal") -> None:
-    """Reject unknown or out-of-range parameters (the SPEC's schema), naming the key."""
-    SPEC.check_params(params, where)
-
-
 class VaBAL(Method):
     """VaB-AL: score = ``-log sum_n p(y_n|y^_n) p(x|y^_n) p(y^_n)`` (Eq. 6), highest first."""
 
+    spec = SPEC
+
     def __init__(self, params: dict):
-        params = {k: v for k, v in params.items() if k != "kind"}
-        unknown = sorted(set(params) - set(DEFAULTS))
-        if unknown:
-            raise ConfigError(f"config error at vabal: unknown parameter(s) {unknown}")
-        check_params(params)
-        super().__init__({**DEFAULTS, **params})
-        # torch is imported when the method is built, not when this module is (so that
-        # check_params stays cheap), and before a step starts its clock
+        super().__init__(params)
+        # torch is imported when the method is built, not when this module is, and before a
+        # step starts its clock
         import vabal.learn.features
         import vabal.methods.vabal.vae  # noqa: F401
 
