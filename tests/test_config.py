@@ -3,7 +3,8 @@
 import copy
 
 import pytest
-from conftest import TINY_CONFIG
+import yaml
+from conftest import REPO, TINY_CONFIG
 
 from vabal.errors import ConfigError
 from vabal.plan import config as cfg
@@ -69,6 +70,18 @@ CASES = [
         'methods.vabal.reading: "nats" is invalid',
     ),
     (("methods", "bald"), {"kind": "bald", "subset": -5}, "methods.bald.subset: -5 is invalid"),
+    # today's methods: their parameters, checked against methods.schema.yaml
+    (("methods", "m"), {"kind": "margin", "chunk_size": 8}, "unknown parameter(s) ['chunk_size']"),
+    (("methods", "e"), {"kind": "entropy", "temperature": 2}, "for method kind 'entropy'"),
+    (("methods", "b"), {"kind": "badge", "chunk_size": 0}, "methods.b.chunk_size: 0 is invalid"),
+    (("methods", "t"), {"kind": "typiclust", "k_neighbours": 0}, "methods.t.k_neighbours: 0"),
+    (("methods", "t"), {"kind": "typiclust", "max_clusters": 2.5}, "methods.t.max_clusters: 2.5"),
+    (("methods", "c"), {"kind": "balanced", "chunk_size": "big"}, 'methods.c.chunk_size: "big"'),
+    (
+        ("beyond",),
+        {"leaderboard": {"datasets": ["digits_plus1"], "methods": ["random"], "references": ["x"]}},
+        "beyond.leaderboard.references: 'x' is not one of its methods",
+    ),
     (
         ("sources", "digits", "resize"),
         2,
@@ -122,3 +135,18 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path, snakemake_run):
     assert proc.returncode != 0
     assert "the pool holds only" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_every_method_kind_has_one_definition():
+    """methods.schema.yaml defines exactly the registered kinds, and the config schema checks
+    each kind's entries against its own definition."""
+    from vabal.methods import REGISTRY
+    from vabal.methods.registry import definitions
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    per_kind = schema["properties"]["methods"]["additionalProperties"]["allOf"]
+    checked = {b["if"]["properties"]["kind"]["const"]: b["then"]["$ref"] for b in per_kind}
+    assert set(definitions()) == set(REGISTRY) == set(checked)
+    for kind, ref in checked.items():
+        assert ref == f"methods.schema.yaml#/$defs/{kind}"
+        assert definitions()[kind]["properties"]["kind"] == {"const": kind}

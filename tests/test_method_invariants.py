@@ -48,6 +48,7 @@ TINY_PARAMS = {
     "margin": {},
     "entropy": {},
     "balanced": {"chunk_size": 16},
+    "badge": {"chunk_size": 16},
     "typiclust": {"chunk_size": 16, "kmeans_iters": 5},
 }
 FILES = {"extract_features": "features.pt", "train_vae": "vae.pt", "score": "scores.parquet"}

@@ -241,5 +241,6 @@ def leaderboard(smk):
     from vabal.report.tables import target_rounds
 
     spec = dict(smk.params.spec)
-    out = {k: smk.output[k] for k in ("csv", "md", "html", "figure", "data")}
+    out = {k: smk.output[k] for k in ("csv", "md", "html", "data")}
+    out["png"] = smk.output.figure
     write_leaderboard(target_rounds(smk.input.rounds, spec), spec, out, _provenance(smk))
