@@ -80,6 +80,9 @@ REDUCED = {
         "table1": {"datasets": ["d_val"], "methods": ["vabal_no_prior", "vabal"]},
         "table2": {"datasets": ["d_val"], "methods": ["vabal_abs", "vabal"]},
     },
+    "beyond": {
+        "leaderboard": {"datasets": ["d"], "methods": ["random", "vabal", "vabal_lambda0"]},
+    },
 }
 
 
@@ -246,6 +249,28 @@ def test_rerun_of_one_seed_recomputes_only_its_runs(drawn, tmp_path):
         assert "fig5" not in expected and "table1" in expected and "fig3a" in expected
     finally:
         shutil.copytree(saved, run)
+
+
+def test_leaderboard_from_the_rounds_table(drawn):
+    """AUBC by the trapezoid rule over labels, ranked, paired with Random seed by seed."""
+    rounds = pd.read_parquet(drawn / "results/tables/rounds.parquet")
+    board = pd.read_csv(drawn / "results/tables/leaderboard.csv").set_index("method")
+    assert list(board["dataset"].unique()) == ["d"] and len(board) == 3
+    for method in ("random", "vabal"):
+        runs = rounds[(rounds["dataset"] == "d") & (rounds["method"] == method)]
+        areas = []
+        for _, run in runs.groupby("seed"):
+            x, y = run["n_labelled"].to_numpy(), run["accuracy"].to_numpy()
+            areas.append(((y[1:] + y[:-1]) / 2 * np.diff(x)).sum() / (x[-1] - x[0]))
+        assert board.loc[method, "aubc_mean"] == pytest.approx(np.mean(areas))
+        assert board.loc[method, "seeds"] == runs["seed"].nunique()
+    ranked = board.sort_values("rank")  # best first; equal means share a rank
+    assert ranked["rank"].iloc[0] == 1 and ranked["aubc_mean"].is_monotonic_decreasing
+    # VaB-AL and Random share seed 0 only: a difference, no interval
+    assert board.loc["vabal", "d_aubc_vs_random_seeds"] == 1
+    assert np.isnan(board.loc["vabal", "d_aubc_vs_random_ci_low"])
+    assert "(ref.)" in (drawn / "results/tables/leaderboard.md").read_text()
+    assert (drawn / "results/figures/leaderboard.png").stat().st_size > 0
 
 
 def test_filters_and_tables_train_nothing(drawn):

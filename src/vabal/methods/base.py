@@ -88,6 +88,17 @@ class Method:
         return top_k(ctx.unlabelled, scores, budget, ctx.rng("tie-break"))
 
 
+class FeaturesMethod(Method):
+    """A method that reads the classifier's features: its ``extract_features`` step is the
+    shared one (:func:`vabal.learn.features.extract_round`: pooled stage features and logits
+    of every labelled and unlabelled pool sample)."""
+
+    def extract_features(self, ctx: RoundContext) -> dict:
+        from vabal.learn.features import extract_round
+
+        return extract_round(ctx)
+
+
 def top_k(ids: np.ndarray, scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """The ``k`` ids of highest score; ties broken by a seeded random key (deterministic)."""
     scores = np.asarray(scores, dtype=np.float64)

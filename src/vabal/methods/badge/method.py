@@ -26,9 +26,9 @@ import logging
 import numpy as np
 import torch
 
-from vabal.learn.features import RoundFeatures, extract_round
+from vabal.learn.features import RoundFeatures
 from vabal.methods.badge import SPEC
-from vabal.methods.base import Method, RoundContext
+from vabal.methods.base import FeaturesMethod, RoundContext
 
 log = logging.getLogger(__name__)
 
@@ -161,13 +161,10 @@ def kmeanspp_seeding(
     return chosen
 
 
-class Badge(Method):
+class Badge(FeaturesMethod):
     """k-means++ seeding on the gradient embeddings of the unlabelled pool."""
 
     spec = SPEC  # parameters checked against, and defaults filled from, its definition
-
-    def extract_features(self, ctx: RoundContext) -> dict:
-        return extract_round(ctx)
 
     def select(self, ctx: RoundContext, budget: int, scores=None) -> np.ndarray:
         feats = RoundFeatures(ctx)

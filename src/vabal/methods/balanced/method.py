@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 from vabal.errors import DataError
-from vabal.learn.features import RoundFeatures, extract_round
+from vabal.learn.features import RoundFeatures
 from vabal.methods.balanced import SPEC
-from vabal.methods.base import Method, RoundContext
+from vabal.methods.base import FeaturesMethod, RoundContext
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +148,10 @@ def last_layer(model) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # ------------------------------------------------------------------------ the method
-class Balanced(Method):
+class Balanced(FeaturesMethod):
     """BASE: equal shares per class, each class's samples nearest to its boundary."""
 
     spec = SPEC
-
-    def extract_features(self, ctx: RoundContext) -> dict:
-        return extract_round(ctx)
 
     def select(self, ctx: RoundContext, budget: int, scores=None) -> np.ndarray:
         feats = RoundFeatures(ctx)

@@ -19,8 +19,8 @@ import logging
 import numpy as np
 import torch
 
-from vabal.learn.features import RoundFeatures, extract_round
-from vabal.methods.base import Method, RoundContext
+from vabal.learn.features import RoundFeatures
+from vabal.methods.base import FeaturesMethod, RoundContext
 from vabal.methods.coreset import SPEC
 
 log = logging.getLogger(__name__)
@@ -85,13 +85,10 @@ def covering_radius(points: torch.Tensor, centres: torch.Tensor, chunk: int = 40
     return float(min_sq_dists(points, centres, chunk).max().sqrt())
 
 
-class CoreSet(Method):
+class CoreSet(FeaturesMethod):
     """Greedy k-center on the penultimate features, labelled samples as initial centres."""
 
     spec = SPEC
-
-    def extract_features(self, ctx: RoundContext) -> dict:
-        return extract_round(ctx)
 
     def select(self, ctx: RoundContext, budget: int, scores=None) -> np.ndarray:
         feats = RoundFeatures(ctx)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vabal.learn.features import RoundFeatures, extract_round
-from vabal.methods.base import Method, RoundContext
+from vabal.learn.features import RoundFeatures
+from vabal.methods.base import FeaturesMethod, RoundContext
 from vabal.methods.margin import SPEC
 
 
@@ -37,7 +37,7 @@ def margin_scores(probs: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------ the methods
-class SoftmaxUncertainty(Method):
+class SoftmaxUncertainty(FeaturesMethod):
     """A method scoring each unlabelled sample from the classifier's softmax alone.
 
     Subclasses set ``spec`` (their package's ``SPEC``) and :meth:`uncertainty`.
@@ -48,9 +48,6 @@ class SoftmaxUncertainty(Method):
     def uncertainty(self, probs: torch.Tensor) -> torch.Tensor:
         """One score per row of ``probs`` ``(n, C)``, higher = select first."""
         raise NotImplementedError
-
-    def extract_features(self, ctx: RoundContext) -> dict:
-        return extract_round(ctx)
 
     def score(self, ctx: RoundContext):
         probs = RoundFeatures(ctx).probs(ctx.unlabelled)

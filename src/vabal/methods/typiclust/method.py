@@ -27,8 +27,8 @@ import logging
 import numpy as np
 import torch
 
-from vabal.learn.features import RoundFeatures, extract_round
-from vabal.methods.base import Method, RoundContext
+from vabal.learn.features import RoundFeatures
+from vabal.methods.base import FeaturesMethod, RoundContext
 from vabal.methods.coreset.method import pairwise_sq_dists as sq_dists
 from vabal.methods.typiclust import SPEC
 
@@ -228,13 +228,10 @@ def _split_by(keys: np.ndarray, values: np.ndarray) -> tuple[list[int], list[np.
     return uniq.tolist(), np.split(values, starts[1:])
 
 
-class TypiClust(Method):
+class TypiClust(FeaturesMethod):
     """Most typical sample of each of the largest uncovered k-means clusters."""
 
     spec = SPEC  # parameters checked against, and defaults filled from, its definition
-
-    def extract_features(self, ctx: RoundContext) -> dict:
-        return extract_round(ctx)
 
     def select(self, ctx: RoundContext, budget: int, scores=None) -> np.ndarray:
         p = self.params

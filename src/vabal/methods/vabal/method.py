@@ -15,7 +15,7 @@ import logging
 import numpy as np
 
 from vabal import seeding
-from vabal.methods.base import Method, RoundContext, top_k
+from vabal.methods.base import FeaturesMethod, RoundContext, top_k
 from vabal.methods.vabal import SPEC
 
 TOP_DIAGNOSTICS = 20  #: samples of highest score whose terms the diagnostics list
@@ -23,7 +23,7 @@ TOP_DIAGNOSTICS = 20  #: samples of highest score whose terms the diagnostics li
 log = logging.getLogger(__name__)
 
 
-class VaBAL(Method):
+class VaBAL(FeaturesMethod):
     """VaB-AL: score = ``-log sum_n p(y_n|y^_n) p(x|y^_n) p(y^_n)`` (Eq. 6), highest first."""
 
     spec = SPEC
@@ -39,11 +39,6 @@ class VaBAL(Method):
         return seeding.derive(ctx.seed, "round", ctx.round, "vae", *tags)
 
     # ------------------------------------------------------------------ steps
-    def extract_features(self, ctx: RoundContext) -> dict:
-        from vabal.learn.features import extract_round
-
-        return extract_round(ctx)
-
     def train_vae(self, ctx: RoundContext) -> dict:
         from vabal.learn.features import load_round_features
         from vabal.learn.training import use_fast_path
