@@ -46,6 +46,7 @@ LONGEST_FIRST = (
     "test_bad_inputs",
     "test_reliability",
     "test_method_invariants",
+    "test_method_invariants_today",
     "test_workflow",
     "test_baselines",
     "test_vabal",
@@ -104,6 +105,50 @@ def without_slurm(tmp_path: Path) -> dict:
     conf = tmp_path / "empty-slurm.conf"
     conf.write_text("")
     return {**os.environ, "SLURM_CONF": str(conf)}
+
+
+def features_round(path: Path, ids, labelled, penultimate, logits, seed=0, round_=0, device="cpu"):
+    """A round whose ``path/features.pt`` is written as the shared extract step writes it.
+
+    ``ids``: the file's sample ids, row by row, in any order (together ``0..n-1``);
+    ``labelled``: the labelled ones (the others are the pool); ``penultimate`` ``(n, d)`` and
+    ``logits`` ``(n, C)``: the file's rows, in the order of ``ids``. The taps are float16 (as
+    :func:`vabal.learn.features.extract` stores them): the first ``1, 2, 3`` columns of the
+    penultimate features stand in for the earlier stages, the penultimate ones are ``taps[3]``;
+    logits float32, ``pred`` their argmax. Returns the :class:`~vabal.methods.base.RoundContext`
+    (no store; split labels all 0; ``recipe`` just the device) with ``files`` naming the file.
+    """
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from vabal import io
+    from vabal.methods.base import RoundContext
+
+    ids, labelled = np.ascontiguousarray(ids), np.sort(labelled)
+    feats, logits = penultimate.to(torch.float16), logits.detach().float()
+    path.mkdir(parents=True, exist_ok=True)
+    file = path / "features.pt"
+    io.save_torch(
+        file,
+        {
+            "sample_id": torch.from_numpy(ids),
+            "labelled": torch.from_numpy(np.isin(ids, labelled)),
+            "taps": [feats[:, :1], feats[:, :2], feats[:, :3], feats],
+            "logits": logits,
+            "pred": logits.argmax(1),
+        },
+    )
+    return RoundContext(
+        store=None,
+        split=pd.DataFrame({"sample_id": np.arange(len(ids)), "label": 0}),
+        labelled=labelled,
+        unlabelled=np.setdiff1d(ids, labelled),
+        seed=seed,
+        round=round_,
+        recipe={"device": device},
+        files={"extract_features": file},
+    )
 
 
 def standin_sources_arg(archive: Path) -> str:

@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import features_round
 
-from vabal import io
 from vabal.errors import ConfigError
 from vabal.learn.models import build_classifier
 from vabal.methods import REGISTRY
 from vabal.methods.bald import method as bald
-from vabal.methods.base import RoundContext
 from vabal.methods.coreset import method as coreset
 from vabal.methods.vaal import method as vaal
 
@@ -236,28 +235,7 @@ def _features_ctx(tmp_path, seed=0, n_lab=8, n_unl=40, dim=5):
     unlabelled = np.setdiff1d(np.arange(n_lab + n_unl), labelled)
     ids = np.concatenate([labelled, unlabelled])
     feats = torch.from_numpy(rng.normal(size=(len(ids), dim))).to(torch.float16)
-    path = tmp_path / "features.pt"
-    io.save_torch(
-        path,
-        {
-            "sample_id": torch.from_numpy(ids),
-            "labelled": torch.from_numpy(np.isin(ids, labelled)),
-            "taps": [feats[:, :1], feats[:, :2], feats[:, :3], feats],
-            "logits": torch.zeros(len(ids), 3),
-            "pred": torch.zeros(len(ids), dtype=torch.long),
-        },
-    )
-    split = pd.DataFrame({"sample_id": np.arange(n_lab + n_unl), "label": 0})
-    ctx = RoundContext(
-        store=None,
-        split=split,
-        labelled=labelled,
-        unlabelled=unlabelled,
-        seed=seed,
-        round=0,
-        recipe={"device": "cpu"},
-        files={"extract_features": path},
-    )
+    ctx = features_round(tmp_path, ids, labelled, feats, torch.zeros(len(ids), 3), seed=seed)
     return ctx, dict(zip(ids.tolist(), feats.float(), strict=True))
 
 

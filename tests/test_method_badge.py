@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from conftest import features_round
 
-from vabal import io
 from vabal.errors import ConfigError
 from vabal.methods.badge import SPEC
 from vabal.methods.badge import method as badge
-from vabal.methods.base import RoundContext
 
 
 def explicit_embedding(a: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -160,28 +158,7 @@ def _features_ctx(tmp_path, logits, feats, n_lab, seed=0):
     n = len(feats)
     labelled, unlabelled = np.arange(n_lab), np.arange(n_lab, n)
     ids = np.concatenate([labelled[::-1], unlabelled[::-1]])  # file order != id order
-    path = tmp_path / "features.pt"
-    f16 = feats[ids].to(torch.float16)
-    io.save_torch(
-        path,
-        {
-            "sample_id": torch.from_numpy(ids.copy()),
-            "labelled": torch.from_numpy(np.isin(ids, labelled)),
-            "taps": [f16[:, :1], f16[:, :2], f16[:, :3], f16],
-            "logits": logits[ids].float(),
-            "pred": logits[ids].argmax(1),
-        },
-    )
-    return RoundContext(
-        store=None,
-        split=pd.DataFrame({"sample_id": np.arange(n), "label": 0}),
-        labelled=labelled,
-        unlabelled=unlabelled,
-        seed=seed,
-        round=1,
-        recipe={"device": "cpu"},
-        files={"extract_features": path},
-    )
+    return features_round(tmp_path, ids, labelled, feats[ids], logits[ids], seed=seed, round_=1)
 
 
 def test_select_on_a_round_ignores_the_labelled_samples(tmp_path):

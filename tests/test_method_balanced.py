@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import features_round
 
-from vabal import io, seeding
 from vabal.errors import ConfigError
 from vabal.methods.balanced import SPEC
 from vabal.methods.balanced import method as base
@@ -148,32 +148,15 @@ def test_truncated_rankings_give_the_full_round_robin(n, n_classes, budget):
 def _round(tmp_path, n_lab=5, n_unl=24, dim=3, n_classes=4):
     rng = np.random.default_rng(7)
     labelled = np.sort(rng.choice(n_lab + n_unl, n_lab, replace=False))
-    unlabelled = np.setdiff1d(np.arange(n_lab + n_unl), labelled)
     ids = rng.permutation(n_lab + n_unl)  # file rows in a shuffled order
     feats = torch.from_numpy(rng.normal(size=(len(ids), dim))).to(torch.float16)
     fc = torch.nn.Linear(dim, n_classes)
     with torch.no_grad():
         fc.weight.copy_(torch.from_numpy(rng.normal(size=(n_classes, dim))))
         fc.bias.copy_(torch.from_numpy(rng.normal(size=n_classes)))
-    path = tmp_path / "features.pt"
-    io.save_torch(
-        path,
-        {
-            "sample_id": torch.from_numpy(ids),
-            "labelled": torch.from_numpy(np.isin(ids, labelled)),
-            "taps": [feats[:, :1], feats[:, :1], feats[:, :2], feats],
-            "logits": fc(feats.float()).detach(),
-            "pred": fc(feats.float()).argmax(1),
-        },
-    )
-    ctx = SimpleNamespace(
-        files={"extract_features": path},
-        labelled=labelled,
-        unlabelled=unlabelled,
-        device=torch.device("cpu"),
-        rng=lambda *tags: seeding.rng(3, "round", 2, *tags),
-        load_classifier=lambda: (SimpleNamespace(fc=fc), {}),
-    )
+        logits = fc(feats.float())
+    ctx = features_round(tmp_path, ids, labelled, feats, logits, seed=3, round_=2)
+    ctx.load_classifier = lambda: (SimpleNamespace(fc=fc), {})  # a classifier of just fc
     by_id = dict(zip(ids.tolist(), feats.double().numpy(), strict=True))
     return ctx, by_id, fc
 

@@ -55,7 +55,7 @@ FILES = {"extract_features": "features.pt", "train_vae": "vae.pt", "score": "sco
 
 
 def test_every_registered_method_has_tiny_parameters():
-    assert set(TINY_PARAMS) == set(REGISTRY)
+    assert set(TINY_PARAMS) == set(REGISTRY) == set(PAPER_KINDS) | set(TODAY_KINDS)
 
 
 def test_the_guard_refuses_samples_outside_the_pool():
@@ -254,52 +254,67 @@ dataset_cfgs = st.fixed_dictionaries(
 )
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", sorted(REGISTRY))
-@settings(
-    max_examples=4,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(seed=st.integers(0, 2**16), budget=st.integers(2, 30), ds=dataset_cfgs)
-# the pool used up by a selection larger than what is left, with a validation carve-out
-@example(seed=0, budget=30, ds={**SMALL_POOL, "imbalance": "+[1]", "val_fraction": 0.25})
-@example(seed=1, budget=7, ds={**SMALL_POOL, "imbalance": "-[2]", "val_fraction": 0.1})
-# a last round with a single sample left to score, train a VAE on and select
-@example(seed=0, budget=17, ds={**SMALL_POOL, "imbalance": "+[1]", "val_fraction": 0.25})
-def test_round_invariants(kind, image_store, seed, budget, ds):
-    torch.set_num_threads(1)
-    dataset_cfg = {**ds, "budget": budget, "rounds": 1}
-    with tempfile.TemporaryDirectory() as tmp:
-        split, pool, history = run_rounds(image_store, Path(tmp), kind, dataset_cfg, seed, budget)
-    check_invariants(split, pool, history, budget, ds["initial_size"])
+#: the paper's methods and today's: a test module each (this one and
+#: test_method_invariants_today.py), so that the test runner gives them a worker each
+PAPER_KINDS = ["random", "bald", "coreset", "vaal", "vabal"]
+TODAY_KINDS = ["margin", "entropy", "badge", "typiclust", "balanced"]
 
 
-@pytest.mark.parametrize("kind", sorted(REGISTRY))
-def test_same_seed_byte_identical_files(kind, image_store, tmp_path):
-    """Two runs of the same seed write the same bytes; another seed draws another start."""
-    torch.set_num_threads(1)
-    cfg = {"imbalance": "+[1]", "val_fraction": 0.1, "budget": 6, "rounds": 1}
-    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        run_rounds(image_store, tmp_path / name, kind, cfg, seed, 6, max_rounds=2)
-    a, b, c = (tmp_path / n for n in "abc")
-    names = ["split.parquet"] + [
-        f"round{r}/{f}"
-        for r in range(3)
-        for f in ("labelled.parquet", "selection.parquet", "scores.parquet")
-    ]
-    compared = 0
-    for name in names:
-        if (a / name).exists():
-            assert (a / name).read_bytes() == (b / name).read_bytes(), name
-            compared += 1
-    assert compared >= 5 + ("score" in REGISTRY[kind].steps) * 2
-    ca, cb = (torch.load(d / "round1/classifier.pt")["state_dict"] for d in (a, b))
-    assert all(torch.equal(ca[k], cb[k]) for k in ca)
-    assert (a / "round0/labelled.parquet").read_bytes() != (
-        c / "round0/labelled.parquet"
-    ).read_bytes()
+def invariant_tests(kinds):
+    """The round-invariant property test and the same-seed test, over ``kinds``."""
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("kind", kinds)
+    @settings(
+        max_examples=4,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(seed=st.integers(0, 2**16), budget=st.integers(2, 30), ds=dataset_cfgs)
+    # the pool used up by a selection larger than what is left, with a validation carve-out
+    @example(seed=0, budget=30, ds={**SMALL_POOL, "imbalance": "+[1]", "val_fraction": 0.25})
+    @example(seed=1, budget=7, ds={**SMALL_POOL, "imbalance": "-[2]", "val_fraction": 0.1})
+    # a last round with a single sample left to score, train a VAE on and select
+    @example(seed=0, budget=17, ds={**SMALL_POOL, "imbalance": "+[1]", "val_fraction": 0.25})
+    def test_round_invariants(kind, image_store, seed, budget, ds):
+        torch.set_num_threads(1)
+        dataset_cfg = {**ds, "budget": budget, "rounds": 1}
+        with tempfile.TemporaryDirectory() as tmp:
+            split, pool, history = run_rounds(
+                image_store, Path(tmp), kind, dataset_cfg, seed, budget
+            )
+        check_invariants(split, pool, history, budget, ds["initial_size"])
+
+    @pytest.mark.parametrize("kind", kinds)
+    def test_same_seed_byte_identical_files(kind, image_store, tmp_path):
+        """Two runs of the same seed write the same bytes; another seed draws another start."""
+        torch.set_num_threads(1)
+        cfg = {"imbalance": "+[1]", "val_fraction": 0.1, "budget": 6, "rounds": 1}
+        for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+            run_rounds(image_store, tmp_path / name, kind, cfg, seed, 6, max_rounds=2)
+        a, b, c = (tmp_path / n for n in "abc")
+        names = ["split.parquet"] + [
+            f"round{r}/{f}"
+            for r in range(3)
+            for f in ("labelled.parquet", "selection.parquet", "scores.parquet")
+        ]
+        compared = 0
+        for name in names:
+            if (a / name).exists():
+                assert (a / name).read_bytes() == (b / name).read_bytes(), name
+                compared += 1
+        assert compared >= 5 + ("score" in REGISTRY[kind].steps) * 2
+        ca, cb = (torch.load(d / "round1/classifier.pt")["state_dict"] for d in (a, b))
+        assert all(torch.equal(ca[k], cb[k]) for k in ca)
+        assert (a / "round0/labelled.parquet").read_bytes() != (
+            c / "round0/labelled.parquet"
+        ).read_bytes()
+
+    return test_round_invariants, test_same_seed_byte_identical_files
+
+
+test_round_invariants, test_same_seed_byte_identical_files = invariant_tests(PAPER_KINDS)
 
 
 @pytest.mark.parametrize("switch", [True, False])

@@ -5,13 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from conftest import features_round
 
-from vabal import io
 from vabal.errors import ConfigError
-from vabal.methods.base import RoundContext
 from vabal.methods.typiclust import SPEC
 from vabal.methods.typiclust import method as tc
 
@@ -203,27 +201,7 @@ def _blob_ctx(tmp_path, seed=0):
     unlabelled = np.setdiff1d(np.arange(n), labelled)
     ids = np.concatenate([labelled, unlabelled])
     feats = x[ids].to(torch.float16)
-    path = tmp_path / "features.pt"
-    io.save_torch(
-        path,
-        {
-            "sample_id": torch.from_numpy(ids),
-            "labelled": torch.from_numpy(np.isin(ids, labelled)),
-            "taps": [feats[:, :1], feats[:, :2], feats[:, :3], feats],
-            "logits": torch.zeros(n, 3),
-            "pred": torch.zeros(n, dtype=torch.long),
-        },
-    )
-    ctx = RoundContext(
-        store=None,
-        split=pd.DataFrame({"sample_id": np.arange(n), "label": 0}),
-        labelled=labelled,
-        unlabelled=unlabelled,
-        seed=seed,
-        round=0,
-        recipe={"device": "cpu"},
-        files={"extract_features": path},
-    )
+    ctx = features_round(tmp_path, ids, labelled, feats, torch.zeros(n, 3), seed=seed)
     by_id = np.empty((n, feats.shape[1]), dtype=np.float32)
     by_id[ids] = feats.float().numpy()
     return ctx, truth, by_id
