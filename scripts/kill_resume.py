@@ -71,6 +71,7 @@ def reduced_quickstart(figures: bool = True) -> dict:
     fig = {"datasets": ["digits_plus1"], "methods": ["random", "vabal"]}
     config["figures"] = {"fig3b": fig} if figures else {}
     config["tables"] = {}
+    config["beyond"] = {}
     return config
 
 

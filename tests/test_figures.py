@@ -12,6 +12,7 @@ import yaml
 from conftest import REPO, TINY_CONFIG
 
 from vabal.errors import ConfigError
+from vabal.methods import REGISTRY
 from vabal.plan import config as cfg
 from vabal.plan import grid, targets
 from vabal.report import analysis, provenance, tables
@@ -232,13 +233,14 @@ def test_configs_draw_every_target(path):
     assert targets.configured(config) == list(targets.TARGETS)
     assert targets.requested(config) == list(targets.TARGETS)
     kinds = {config["methods"][m]["kind"] for m in config["methods"]}
-    assert kinds == {"random", "vabal", "bald", "coreset", "vaal"}
+    assert kinds == set(REGISTRY)  # the paper's methods and today's
 
 
 def test_paper_grid_runs_and_sharing():
     config = paper_config()
     runs = list(grid.runs(config))
-    assert len(runs) == len(set(runs)) == 255
+    # the paper's 255, then today's 5 methods on 4 datasets x 3 seeds (the leaderboard)
+    assert len(runs) == len(set(runs)) == 255 + 60
     # Table 1's full method on CIFAR-10+[1] is Table 2's z^2 row: one run, two tables
     shared = set(targets.target_runs(config, "table1")) & set(targets.target_runs(config, "table2"))
     assert shared == {("cifar10_plus1_val", "vabal", s) for s in (0, 1, 2)}
@@ -278,7 +280,8 @@ def test_filters_request_only_fully_selected_targets():
     del config["only_datasets"], config["only_seeds"]
     config["skip_datasets"] = ["cifar100", "cifar100_plus45-55"]
     left = set(targets.TARGETS) - set(targets.requested(config))
-    assert left == {"fig3c", "fig4c", "fig18", "fig23"}
+    # the leaderboard ranks today's methods on CIFAR-100+[45:55] too
+    assert left == {"fig3c", "fig4c", "fig18", "fig23", "leaderboard"}
     assert all(d not in ("cifar100", "cifar100_plus45-55") for d, _, _ in grid.runs(config))
     config["skip_datasets"], config["only_methods"] = [], ["bald", "coreset", "vabal"]
     assert "fig5" in targets.requested(config) and "fig3a" not in targets.requested(config)
