@@ -273,6 +273,20 @@ def test_leaderboard_from_the_rounds_table(drawn):
     assert (drawn / "results/figures/leaderboard.png").stat().st_size > 0
 
 
+def test_leaderboard_of_the_finished_runs(drawn, tmp_path, monkeypatch):
+    """`vabal leaderboard` draws the same board from the runs on disk as the target does."""
+    from vabal import cli
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(REDUCED))
+    monkeypatch.chdir(drawn)
+    assert (
+        cli.main(["leaderboard", str(tmp_path / "config.yaml"), "--out", str(tmp_path / "b")]) == 0
+    )
+    ours = pd.read_csv(tmp_path / "b.csv").drop(columns=["code_version", "config_sha256"])
+    target = pd.read_csv(drawn / "results/tables/leaderboard.csv")
+    pd.testing.assert_frame_equal(ours, target.drop(columns=["code_version", "config_sha256"]))
+
+
 def test_filters_and_tables_train_nothing(drawn):
     proc = run_snakemake(drawn, REDUCED, targets=["all"], extra=["-n"])
     assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -4,7 +4,9 @@
 ``vabal targets CONFIG`` lists which runs feed each figure and table of the paper;
 ``vabal bench [...]`` runs the speed benchmark (:mod:`vabal.bench`; ``vabal bench -h``);
 ``vabal estimate CONFIG BENCH.json...`` the GPU time of a config's grid
-(:mod:`vabal.plan.estimate`).
+(:mod:`vabal.plan.estimate`);
+``vabal leaderboard CONFIG... --out PREFIX`` draws the config's leaderboard from the runs
+that have finished so far (every round there), as the ``leaderboard`` target does from all.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("config", nargs="+", help="config file(s), later ones override")
     tgt = sub.add_parser("targets", help="which runs feed each figure and table (Markdown)")
     tgt.add_argument("config", nargs="+", help="config file(s), later ones override")
+    board = sub.add_parser("leaderboard", help="the leaderboard of the runs finished so far")
+    board.add_argument("config", nargs="+", help="config file(s), later ones override")
+    board.add_argument("--out", required=True, help="prefix of the .csv .md .html .png files")
     sub.add_parser("bench", help="speed benchmark (vabal bench -h)", add_help=False)
     sub.add_parser("estimate", help="GPU time of a grid (vabal estimate -h)", add_help=False)
     args = parser.parse_args(argv)
@@ -43,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check_config(args.config)
         if args.command == "targets":
             return _targets(args.config)
+        if args.command == "leaderboard":
+            return _leaderboard(args.config, args.out)
     except VabalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -74,6 +81,33 @@ def _targets(paths: list[str]) -> int:
     from vabal.plan import targets
 
     print(targets.describe(cfg.validate(_load(paths))), end="")
+    return 0
+
+
+def _leaderboard(paths: list[str], out: str) -> int:
+    from pathlib import Path
+
+    from vabal.plan import config as cfg
+    from vabal.plan import targets
+    from vabal.report import provenance
+    from vabal.report.leaderboard import write_leaderboard
+    from vabal.report.tables import rounds_frame
+
+    config = cfg.validate(_load(paths))
+    spec = targets.target_spec(config, "leaderboard")
+    done, metrics, wanted = [], [], len(spec["runs"])
+    for d, m, s in spec["runs"]:
+        files = [
+            targets.round_file(config, d, m, s, r, "metrics.json") for r in range(spec["rounds"][d])
+        ]
+        if all(Path(f).exists() for f in files):
+            done.append([d, m, s])
+            metrics += files
+    spec["runs"] = done
+    files = {k: f"{out}.{k}" for k in ("csv", "md", "html", "png")}
+    files["data"] = f"{out}.data.csv"
+    write_leaderboard(rounds_frame(metrics), spec, files, provenance.stamp(config))
+    print(f"{len(done)} finished runs of {wanted} drawn: {', '.join(files.values())}")
     return 0
 
 
