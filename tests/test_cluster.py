@@ -187,7 +187,10 @@ def test_paper_dag_through_the_profile_without_a_cluster(tmp_path):
         if not (SHARED_DATASETS / name).exists():
             pytest.skip(f"{SHARED_DATASETS / name} not found")
     standin = standin_sources_arg(cifar100_standin(tmp_path))  # CIFAR-100 is not here
-    args = ["paper", "--nolock", "--config", f"results={tmp_path}/results", standin]
+    # the paper's runs alone: rounds.parquet holds every run of the config (the leaderboard's
+    # too), so paper computes today's methods unless they are left out
+    today = "skip_methods=[margin,entropy,badge,typiclust,balanced]"
+    args = ["paper", "--nolock", "--config", f"results={tmp_path}/results", today, standin]
     t0 = time.monotonic()
     out = dry_run(args, REPO, without_slurm(tmp_path), profile="slurm")  # ./slurm
     seconds = time.monotonic() - t0

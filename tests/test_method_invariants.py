@@ -260,13 +260,14 @@ PAPER_KINDS = ["random", "bald", "coreset", "vaal", "vabal"]
 TODAY_KINDS = ["margin", "entropy", "badge", "typiclust", "balanced"]
 
 
-def invariant_tests(kinds):
-    """The round-invariant property test and the same-seed test, over ``kinds``."""
+def invariant_tests(kinds, max_examples=4):
+    """The round-invariant property test (``max_examples`` drawn cases beside the three
+    fixed ones) and the same-seed test, over ``kinds``."""
 
     @pytest.mark.slow
     @pytest.mark.parametrize("kind", kinds)
     @settings(
-        max_examples=4,
+        max_examples=max_examples,
         deadline=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
