@@ -96,6 +96,13 @@ class RoundFeatures:
             raise DataError(f"{path}: features do not match this round's labelled/unlabelled sets")
         self.device = ctx.device
         self._by_id = np.argsort(self.ids)
+        self._on_device: dict[str, torch.Tensor] = {}
+
+    def _all(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        """Every row of ``tensor`` as float32 on the device, moved once per file."""
+        if name not in self._on_device:
+            self._on_device[name] = tensor.to(device=self.device, dtype=torch.float32)
+        return self._on_device[name]
 
     def rows(self, sample_ids: np.ndarray) -> torch.Tensor:
         """Row indices (on the device) of ``sample_ids`` in the file."""
@@ -104,14 +111,11 @@ class RoundFeatures:
 
     def penultimate(self, sample_ids: np.ndarray) -> torch.Tensor:
         """Penultimate features (the last stage's pooled output), float32, ``(n, d)``."""
-        feats = self.data["taps"][3].to(device=self.device, dtype=torch.float32)
-        return feats[self.rows(sample_ids)]
+        return self._all("penultimate", self.data["taps"][3])[self.rows(sample_ids)]
 
     def logits(self, sample_ids: np.ndarray) -> torch.Tensor:
         """The classifier's logits, float32, ``(n, C)``."""
-        return self.data["logits"].to(device=self.device, dtype=torch.float32)[
-            self.rows(sample_ids)
-        ]
+        return self._all("logits", self.data["logits"])[self.rows(sample_ids)]
 
     def probs(self, sample_ids: np.ndarray) -> torch.Tensor:
         """Softmax class probabilities (float64, for exact ties and sums), ``(n, C)``."""
