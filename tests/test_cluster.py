@@ -437,15 +437,18 @@ def test_run_through_slurm_with_a_cancelled_job_equals_local(slurm_cluster, loca
 
         job = wait_for(running_round1, 600, "round 1 to run")[0]
         subprocess.run(["scancel", job["id"]], check=True)
-        acct = wait_for(
-            lambda: subprocess.run(
+
+        def accounted_state():
+            # scancel returns before slurmctld has moved the job on: sacct may still say
+            # RUNNING (or COMPLETING) for a moment, so wait for the final state
+            state = subprocess.run(
                 ["sacct", "-X", "-n", "-P", "-o", "State", "-j", job["id"]],
                 capture_output=True,
                 text=True,
-            ).stdout.strip(),
-            60,
-            "sacct to report the cancelled job",
-        )
+            ).stdout.strip()
+            return state if state and state not in ("PENDING", "RUNNING", "COMPLETING") else None
+
+        acct = wait_for(accounted_state, 60, "sacct to report the cancelled job")
         assert acct.startswith("CANCELLED by ")  # what the plugin alone would wait on forever
         assert run.wait(timeout=900) == 0, logfile.read_text()[-6000:]
     finally:
