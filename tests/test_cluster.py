@@ -439,14 +439,16 @@ def test_run_through_slurm_with_a_cancelled_job_equals_local(slurm_cluster, loca
         subprocess.run(["scancel", job["id"]], check=True)
 
         def accounted_state():
-            # scancel returns before slurmctld has moved the job on: sacct may still say
-            # RUNNING (or COMPLETING) for a moment, so wait for the final state
+            # scancel returns before slurmctld has moved the job on: sacct may still give an
+            # active state for a moment (the ones local-slurm.sh waits out), so wait for the
+            # final one
             state = subprocess.run(
                 ["sacct", "-X", "-n", "-P", "-o", "State", "-j", job["id"]],
                 capture_output=True,
                 text=True,
             ).stdout.strip()
-            return state if state and state not in ("PENDING", "RUNNING", "COMPLETING") else None
+            active = ("PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING")
+            return state if state and state not in active else None
 
         acct = wait_for(accounted_state, 60, "sacct to report the cancelled job")
         assert acct.startswith("CANCELLED by ")  # what the plugin alone would wait on forever
