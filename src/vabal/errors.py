@@ -16,3 +16,8 @@ class ConfigError(VabalError):
 
 class DataError(VabalError):
     """A dataset or stored file is missing, corrupt or malformed: the message names it."""
+
+
+class DivergedError(VabalError):
+    """A network's loss, logits or features are not finite (NaN or inf): the message names
+    the run and round, so that a diverged classifier never becomes a selection."""

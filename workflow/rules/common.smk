@@ -4,7 +4,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from vabal.run import cluster as vc
-from vabal.run import forkserver, locks
+from vabal.run import forkserver, kernels, locks
 from vabal.plan import layout
 from vabal.plan import workflow as vw
 from vabal.errors import VabalError
@@ -41,7 +41,9 @@ onstart:
     except VabalError as exc:
         sys.exit(f"error: {exc}")
     if workflow.local_exec:
-        FORKSERVER["server"] = forkserver.start(f"{R}/logs/forkserver.log")
+        FORKSERVER["server"] = forkserver.start(
+            f"{R}/logs/forkserver.log", env=kernels.environment(config["cpu_kernels"])
+        )
 
 
 onsuccess:

@@ -15,24 +15,34 @@ import logging
 import numpy as np
 import torch
 
-from vabal.learn.training import DeviceImages, amp_dtype
+from vabal.learn.finite import require_finite
+from vabal.learn.training import Compute
 from vabal.progress import Progress
 
 log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def extract(model, images: np.ndarray, mean, std, batch_size: int = 1024, amp: str = "auto"):
+def extract(
+    model,
+    images: np.ndarray,
+    mean,
+    std,
+    batch_size: int = 1024,
+    amp: str = "auto",
+    channels_last: str | bool = "auto",
+):
     """Pooled stage outputs (list of 4 float16 tensors) and float32 logits of ``images``."""
     device = next(model.parameters()).device
-    dtype = amp_dtype(amp, device)
+    compute = Compute.of({"amp": amp, "channels_last": channels_last}, device)
+    model = compute.model(model)
     model.eval()
     taps, logits = [[] for _ in range(4)], []
     progress = Progress(log, "features extracted", len(images))
     for lo in range(0, len(images), batch_size):
-        chunk = DeviceImages.from_numpy(images[lo : lo + batch_size], mean, std, device)
+        chunk = compute.images(images[lo : lo + batch_size], mean, std)
         x = chunk.batch(torch.arange(len(chunk.data), device=device))
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        with compute.autocast():
             pooled, out = model.taps(x)
         for store, feat in zip(taps, pooled, strict=True):
             store.append(feat.to(torch.float16).cpu())
@@ -52,7 +62,10 @@ def extract_round(ctx) -> dict:
         ckpt["std"],
         ctx.recipe["eval_batch_size"],
         ctx.recipe["amp"],
+        ctx.recipe["channels_last"],
     )
+    # float16 taps overflow to inf long before float32 would: a diverged classifier
+    require_finite("the classifier's features and logits", [*taps, logits], ctx.files["classifier"])
     return {
         "sample_id": torch.from_numpy(ids),
         "labelled": torch.from_numpy(np.isin(ids, ctx.labelled)),
@@ -71,6 +84,7 @@ def load_round_features(path) -> dict:
     missing = {"sample_id", "labelled", "taps", "logits", "pred"} - set(data)
     if missing:
         raise DataError(f"{path}: not a features file (missing {sorted(missing)})")
+    require_finite("the classifier's features and logits", [*data["taps"], data["logits"]], path)
     return data
 
 

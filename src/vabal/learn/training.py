@@ -6,16 +6,30 @@ flip, drawn from a device generator seeded by the run), so no DataLoader and no 
 sit in the loop. The loop itself is the paper's recipe (Section 4.2): SGD with momentum 0.9
 and weight decay 5e-4, lr 0.1 divided by 10 after epoch 160, 200 epochs of batch 128.
 
-On CUDA the fast path is the default (``fast: auto``; ``fast: false`` turns it off): bf16
-autocast, channels-last, cuDNN autotuning, and each training step recorded once as a CUDA
-graph with a graph-safe SGD (:class:`TrainStep`), since at batch 128 the plain loop is
-bound by kernel launches. ``compile: true`` adds ``torch.compile`` under the graph. The
-recipe (batch size, epochs, schedule, augmentation) is the same on both paths.
+How long a training runs is the recipe's ``epochs`` (the paper's 200) or, independently of
+the labelled set's size, its ``images``: ``ceil(images / batch_size)`` steps, the epochs
+reshuffled as before and the last one cut short (:class:`Schedule`). The learning rate
+follows ``lr_schedule``: ``multistep`` (x ``lr_gamma`` after each epoch of ``lr_milestones``,
+or after each fraction ``lr_drops`` of an ``images`` training), ``cosine`` or ``onecycle``
+(linear decay to 0), each after an optional linear ``warmup`` (a fraction of the steps).
+``label_smoothing`` softens the cross-entropy targets; ``tta_flip`` makes the evaluation
+average the logits of each image and its mirror.
+
+How a network runs (:class:`Compute`) does not change the recipe: ``amp: auto`` is bf16
+autocast on CUDA and on a CPU with native bf16 (AVX512-BF16 or AMX, unless the CPU kernels
+are pinned to an ISA without it: :mod:`vabal.run.kernels`), fp32 elsewhere;
+``channels_last: auto`` stores activations channels-last (faster on both; a one-channel
+input batch keeps the standard strides, see :func:`to_nchw`). On CUDA the fast path is the
+default (``fast: auto``; ``fast: false`` turns it off): cuDNN autotuning and each training
+step recorded once as a CUDA graph with a graph-safe SGD (:class:`TrainStep`), since at
+batch 128 the plain loop is bound by kernel launches. ``compile: true`` adds
+``torch.compile`` under the graph.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -24,6 +38,7 @@ import torch
 from torch import nn
 
 from vabal import io, seeding
+from vabal.learn.finite import require_finite
 from vabal.learn.graphs import GraphedStep
 from vabal.learn.models import CifarResNet, build_classifier
 
@@ -31,16 +46,62 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
+    """The device of ``spec`` (auto: CUDA when present), with the CPU kernels checked
+    against the run's pin (:func:`vabal.run.kernels.verify`)."""
+    from vabal.run import kernels
+
+    kernels.verify()
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(spec)
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU runs bf16 convolutions natively (AVX512-BF16 or AMX), as the kernels
+    in use see it: not under a pin of the CPU kernels to an ISA without bf16."""
+    from vabal.run import kernels
+
+    return kernels.allows_bf16() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def amp_dtype(spec: str, device: torch.device) -> torch.dtype | None:
-    """bf16 under ``auto`` on CUDA, nothing on CPU (CPU bf16 is slower than fp32 there)."""
-    if spec == "bf16" or (spec == "auto" and device.type == "cuda"):
+    """bf16 under ``auto`` on CUDA and on a CPU with native bf16 (:func:`cpu_has_fast_bf16`,
+    1.5-1.8x faster than fp32 there: bench/cpu_speed.py); fp32 (None) otherwise."""
+    if spec == "bf16":
+        return torch.bfloat16
+    if spec == "auto" and (device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())):
         return torch.bfloat16
     return None
+
+
+@dataclass(frozen=True)
+class Compute:
+    """How a network runs on a device: autocast dtype (None: fp32) and memory layout."""
+
+    device: torch.device
+    dtype: torch.dtype | None
+    channels_last: bool
+
+    @classmethod
+    def of(cls, recipe: dict, device: torch.device) -> Compute:
+        layout = recipe.get("channels_last", "auto")
+        return cls(device, amp_dtype(recipe["amp"], device), layout in ("auto", True))
+
+    def model(self, model: nn.Module) -> nn.Module:
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        return model.to(device=self.device, memory_format=fmt)
+
+    def autocast(self):
+        return torch.autocast(
+            self.device.type, dtype=self.dtype, enabled=self.dtype is not None, cache_enabled=False
+        )
+
+    def images(self, images: np.ndarray, mean, std) -> DeviceImages:
+        return DeviceImages.from_numpy(images, mean, std, self.device, self.channels_last)
+
+    def describe(self) -> str:
+        dtype = "bf16" if self.dtype == torch.bfloat16 else "fp32"
+        return f"{dtype}, {'channels-last' if self.channels_last else 'NCHW'}"
 
 
 @dataclass
@@ -50,14 +111,19 @@ class DeviceImages:
     data: torch.Tensor
     mean: torch.Tensor
     std: torch.Tensor
+    #: normalised batches channels-last (None: on CUDA only, as before the recipe key)
+    channels_last: bool | None = None
 
     @classmethod
-    def from_numpy(cls, images: np.ndarray, mean, std, device) -> DeviceImages:
+    def from_numpy(
+        cls, images: np.ndarray, mean, std, device, channels_last: bool | None = None
+    ) -> DeviceImages:
         shape = (1, -1, 1, 1)
         return cls(
             data=to_nchw(images, device),
             mean=torch.tensor(mean, dtype=torch.float32, device=device).view(shape),
             std=torch.tensor(std, dtype=torch.float32, device=device).view(shape),
+            channels_last=channels_last,
         )
 
     def batch(
@@ -72,9 +138,11 @@ class DeviceImages:
         return self.normalise(x)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 NCHW -> normalised float32 (channels-last on CUDA)."""
+        """uint8 NCHW -> normalised float32, channels-last where asked (a one-channel batch
+        keeps the standard strides: :func:`to_nchw`)."""
         x = (x.float().div_(255.0) - self.mean) / self.std
-        if x.is_cuda:
+        last = x.is_cuda if self.channels_last is None else self.channels_last
+        if last and (x.shape[1] > 1 or x.is_cuda):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
@@ -186,6 +254,7 @@ class TrainStep:
 
     def __init__(self, model, data: DeviceImages, recipe: dict, dtype, fast: bool):
         self.model, self.data, self.dtype, self.fast = model, data, dtype, fast
+        self.label_smoothing = float(recipe.get("label_smoothing", 0.0))
         self.device = data.data.device
         self.forward = model
         if recipe.get("compile"):
@@ -225,7 +294,7 @@ class TrainStep:
             self.device.type, dtype=self.dtype, enabled=self.dtype is not None, cache_enabled=False
         ):
             logits = self.forward(x)
-            loss = nn.functional.cross_entropy(logits, y)
+            loss = nn.functional.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -247,6 +316,61 @@ def use_fast_path(recipe: dict, device: torch.device) -> bool:
     return recipe.get("fast", "auto") in ("auto", True)
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How many optimisation steps a training takes, and the learning rate of each.
+
+    ``epochs`` recipes take ``epochs`` passes over the labelled set (a last batch of one
+    sample is skipped: BatchNorm cannot train on it); ``images`` recipes take
+    ``ceil(images / batch_size)`` steps whatever the labelled set's size, the last epoch cut
+    short. The rate: a linear warm-up over the first ``warmup`` fraction of the steps, then
+    ``multistep`` (x ``lr_gamma`` from the first step of each epoch in ``lr_milestones``, or
+    from each fraction ``lr_drops`` of an ``images`` training), ``cosine`` (to 0) or
+    ``onecycle`` (linear to 0).
+    """
+
+    steps: int
+    steps_per_epoch: int
+    recipe: dict
+
+    @classmethod
+    def of(cls, recipe: dict, n: int) -> Schedule:
+        bs = recipe["batch_size"]
+        per_epoch = math.ceil(n / bs) - (1 if n > 1 and n % bs == 1 else 0)
+        if per_epoch == 0:
+            raise ValueError("no labelled samples to train on")
+        if recipe.get("images"):
+            steps = math.ceil(recipe["images"] / bs)
+        else:
+            steps = recipe["epochs"] * per_epoch
+        return cls(steps, per_epoch, recipe)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs started (the last one may be cut short)."""
+        return math.ceil(self.steps / self.steps_per_epoch)
+
+    def lr(self, step: int) -> float:
+        r, t, total = self.recipe, step, self.steps
+        warm = int(round(r.get("warmup", 0.0) * total))
+        if t < warm:
+            return r["lr"] * (t + 1) / warm
+        kind = r.get("lr_schedule", "multistep")
+        if kind == "cosine":
+            return r["lr"] * 0.5 * (1.0 + math.cos(math.pi * (t - warm) / (total - warm)))
+        if kind == "onecycle":
+            return r["lr"] * (total - t) / (total - warm)
+        if r.get("images"):
+            drops = [int(round(f * total)) for f in r.get("lr_drops", [0.8])]
+        else:
+            drops = [m * self.steps_per_epoch for m in r["lr_milestones"]]
+        lr = r["lr"]
+        for at in sorted(drops):
+            if t >= at:
+                lr *= r["lr_gamma"]  # multiplied in turn, as MultiStepLR does
+        return lr
+
+
 def train_classifier(
     images: np.ndarray,
     labels: np.ndarray,
@@ -256,6 +380,7 @@ def train_classifier(
     recipe: dict,
     seed: int,
     round_: int,
+    where=None,
 ) -> tuple[CifarResNet, list[dict]]:
     """Train a fresh classifier on ``images`` (N, H, W, C uint8) and return it with its history.
 
@@ -274,6 +399,7 @@ def train_classifier(
         torch.backends.cudnn.benchmark = not recipe["deterministic"]
     torch.manual_seed(seeding.derive(seed, "train", round_))
     gen = torch.Generator(device=device).manual_seed(seeding.derive(seed, "batches", round_))
+    compute = Compute.of(recipe, device)
     model = build_classifier(
         recipe["classifier"],
         num_classes,
@@ -281,36 +407,45 @@ def train_classifier(
         recipe["width"],
         recipe.get("dropout", 0.0),
         seed=seeding.derive(seed, "init"),
-    ).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    data = DeviceImages.from_numpy(images, mean, std, device)
+    )
+    model = compute.model(model)
+    data = compute.images(images, mean, std)
     targets = torch.as_tensor(labels, dtype=torch.long, device=device)
     augment = {
         "padding": crop_padding(recipe, images.shape[1]),
         "hflip": recipe["augment"]["hflip"],
     }
-    step = TrainStep(model, data, recipe, amp_dtype(recipe["amp"], device), fast)
-    milestones, lr = set(recipe["lr_milestones"]), recipe["lr"]
+    step = TrainStep(model, data, recipe, compute.dtype, fast)
     n, bs = len(targets), recipe["batch_size"]
+    plan = Schedule.of(recipe, n)
+    log.info(
+        "%d steps (%d epochs) of batch %d, %s", plan.steps, plan.epochs, bs, compute.describe()
+    )
+    lr, t = recipe["lr"], 0
     history = []
     model.train()
-    for epoch in range(recipe["epochs"]):
+    for epoch in range(plan.epochs):
         start = time.perf_counter()
         xs, ys = epoch_batches(data, targets, augment, gen)
         step.loss_sum.zero_()
         step.hits.zero_()
+        seen = 0
         for lo in range(0, n, bs):
+            if t == plan.steps:  # an images-sized training's last epoch
+                break
             if min(n, lo + bs) - lo == 1 and n > 1:  # BatchNorm cannot train on one sample
                 continue
+            if plan.lr(t) != lr:
+                lr = plan.lr(t)
+                step.set_lr(lr)
             step(xs[lo : lo + bs], ys[lo : lo + bs])
-        if epoch + 1 in milestones:  # MultiStepLR
-            lr *= recipe["lr_gamma"]
-            step.set_lr(lr)
+            seen, t = seen + len(ys[lo : lo + bs]), t + 1
         record = {
             "epoch": epoch + 1,
-            "loss": step.loss_sum.item() / n,
-            "train_acc": step.hits.item() / n,
+            "steps": t,
+            "images": seen,
+            "loss": step.loss_sum.item() / max(seen, 1),
+            "train_acc": step.hits.item() / max(seen, 1),
             "lr": lr,
             "seconds": time.perf_counter() - start,
         }
@@ -319,30 +454,47 @@ def train_classifier(
             "epoch %(epoch)d loss %(loss).4f train_acc %(train_acc).4f lr %(lr).4g %(seconds).2fs",
             record,
         )
+    require_finite("the training loss", [r["loss"] for r in history], where)
     return model, history
 
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, images: np.ndarray, mean, std, batch_size: int = 1024, amp: str = "auto"
+    model: nn.Module,
+    images: np.ndarray,
+    mean,
+    std,
+    batch_size: int = 1024,
+    amp: str = "auto",
+    channels_last: str | bool = "auto",
+    tta_flip: bool = False,
 ) -> np.ndarray:
-    """Logits (float32) of ``images`` in eval mode, batched on the model's device."""
+    """Logits (float32) of ``images`` in eval mode, batched on the model's device; with
+    ``tta_flip`` the mean of each image's logits and its mirror's."""
     device = next(model.parameters()).device
-    dtype = amp_dtype(amp, device)
+    compute = Compute.of({"amp": amp, "channels_last": channels_last}, device)
+    model = compute.model(model)
     model.eval()
     out = []
     for lo in range(0, len(images), batch_size):
-        chunk = DeviceImages.from_numpy(images[lo : lo + batch_size], mean, std, device)
+        chunk = compute.images(images[lo : lo + batch_size], mean, std)
         x = chunk.batch(torch.arange(len(chunk.data), device=device))
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            out.append(model(x).float().cpu())
+        with compute.autocast():
+            logits = model(x).float()
+            if tta_flip:
+                logits = (logits + model(x.flip(3)).float()) / 2
+        out.append(logits.cpu())
     if not out:
         return np.zeros((0, model.fc.out_features), dtype=np.float32)
     return torch.cat(out).numpy()
 
 
 def save_classifier(path, model: CifarResNet, extra: dict) -> None:
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state = {
+        k: v.detach().cpu().contiguous()  # the standard layout, whatever the training's
+        for k, v in model.state_dict().items()
+    }
+    require_finite("the classifier's weights", state, path)
     io.save_torch(
         path,
         {
@@ -375,6 +527,7 @@ def load_classifier(path, device=None) -> tuple[CifarResNet, dict]:
         model.load_state_dict(ckpt["state_dict"], assign=True)
     except (KeyError, RuntimeError, TypeError) as exc:
         raise DataError(f"{path}: not a valid classifier checkpoint ({exc})") from None
+    require_finite("the classifier's weights", ckpt["state_dict"], path)
     model.to(device or resolve_device())
     model.eval()
     return model, ckpt

@@ -24,15 +24,22 @@ TRAINING_DEFAULTS = {
     "classifier": "resnet18",
     "width": 64,
     "epochs": 200,
+    "images": None,  # a training length independent of the labelled set's size (see schema)
     "batch_size": 128,
     "lr": 0.1,
     "dropout": 0.0,
     "momentum": 0.9,
     "weight_decay": 5e-4,
+    "lr_schedule": "multistep",
     "lr_milestones": [160],
+    "lr_drops": [0.8],
     "lr_gamma": 0.1,
+    "warmup": 0.0,
+    "label_smoothing": 0.0,
     "augment": {"crop_padding": "auto", "hflip": True},
+    "tta_flip": False,
     "amp": "auto",
+    "channels_last": "auto",
     "device": "auto",
     "eval_batch_size": 1024,
     "deterministic": False,
@@ -148,7 +155,7 @@ def _check_references(config: dict) -> None:
             )
         recipe = training_recipe(config, name)
         bad = [m for m in recipe["lr_milestones"] if m > recipe["epochs"]]
-        if bad:
+        if bad and not recipe["images"] and recipe["lr_schedule"] == "multistep":
             raise ConfigError(
                 f"config error at datasets.{name}: lr_milestones {bad} exceed epochs "
                 f"{recipe['epochs']}"
@@ -186,7 +193,18 @@ def training_recipe(config: dict, dataset: str, method: str | None = None) -> di
     from vabal.methods import REGISTRY
 
     recipe = copy.deepcopy(TRAINING_DEFAULTS)
-    for layer in (config.get("training") or {}, config["datasets"][dataset].get("training") or {}):
+    layers = {
+        "training": config.get("training") or {},
+        f"datasets.{dataset}.training": config["datasets"][dataset].get("training") or {},
+    }
+    for where, layer in layers.items():
+        if "epochs" in layer and layer.get("images"):
+            raise ConfigError(
+                f"config error at {where}: set the training's length once, in epochs or in "
+                "images, not both"
+            )
+        if "epochs" in layer:  # a dataset's epochs replace the config's images
+            recipe["images"] = None
         for key, value in layer.items():
             if key == "augment":
                 recipe["augment"] = {**recipe["augment"], **value}
@@ -194,6 +212,8 @@ def training_recipe(config: dict, dataset: str, method: str | None = None) -> di
                 recipe[key] = value
     if method is not None:
         recipe.update(REGISTRY[config["methods"][method]["kind"]].classifier)
+    # the CPU kernels every job runs (vabal.run.kernels): part of what makes the result
+    recipe["cpu_kernels"] = config.get("cpu_kernels", "native")
     return recipe
 
 

@@ -50,3 +50,12 @@ ROUNDS_TABLE = "tables/rounds.parquet"
 #: a paper target's files: <FIGURE>.png and .csv; <TABLE>.csv, .md, .tex and .html
 FIGURE = "figures/{name}"
 TABLE = "tables/{name}"
+
+
+def describe(path: str | Path) -> str:
+    """A round's identity in words, read from one of its paths ("cifar10_plus1 / vabal /
+    seed 0 / round 1"); any other path as it is."""
+    ids = parse_round(path)
+    if ids is None:
+        return str(path)
+    return f"{ids['dataset']} / {ids['method']} / seed {ids['seed']} / round {ids['round']}"

@@ -53,6 +53,64 @@ def code_version() -> str:
     return f"{__version__}+git.{described}" if proc.returncode == 0 and described else __version__
 
 
+#: the CPU flags that decide which kernels torch runs
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def _cpu() -> tuple[str, list[str]]:
+    """The CPU's model name and which of :data:`CPU_FLAGS` it has (Linux's /proc/cpuinfo)."""
+    import platform as py_platform
+
+    model, flags = py_platform.processor() or py_platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model in ("", py_platform.machine()):
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    return model, [f for f in CPU_FLAGS if f in flags]
+
+
+def platform() -> dict:
+    """Where a job ran: the CPU (model, vector extensions, the kernels torch runs and the
+    pin, if any), torch's and oneDNN's versions, the threads, and the CUDA device if one."""
+    import re
+
+    import torch
+
+    from vabal.run import kernels
+
+    model, flags = _cpu()
+    onednn = re.search(r"MKL-DNN v([\d.]+)", torch.__config__.show())
+    cuda = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {
+        "cpu": model,
+        "cpu_flags": flags,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_kernels": kernels.pinned(),
+        "torch": torch.__version__,
+        "onednn": onednn.group(1) if onednn else None,
+        "threads": torch.get_num_threads(),
+        "cuda_device": cuda,
+    }
+
+
+def platform_line(info: dict | None) -> str:
+    """:func:`platform` in one line, for a table's column."""
+    if not info:
+        return ""
+    pin = "" if info["cpu_kernels"] == "native" else f" pinned {info['cpu_kernels']}"
+    device = f"; {info['cuda_device']}" if info.get("cuda_device") else ""
+    return (
+        f"{info['cpu']} ({info['cpu_capability']}{pin}); torch {info['torch']}, oneDNN "
+        f"{info['onednn']}; {info['threads']} threads{device}"
+    )
+
+
 def canonical_config(config: dict) -> dict:
     """The part of a config that determines results (see :data:`UNHASHED_KEYS`)."""
     return {k: v for k, v in config.items() if k not in UNHASHED_KEYS}

@@ -2,7 +2,9 @@
 
 ``results/tables/rounds.parquet``: one row per (dataset, method, seed, round) with
 n_labelled, accuracy, balanced_accuracy, list columns per_class_accuracy,
-labelled_per_class, class_names, and the provenance columns code_version and config_sha256
+labelled_per_class, class_names, train_seconds, platform (where the round's classifier was
+trained and evaluated: :func:`~vabal.report.provenance.platform`), and the provenance
+columns code_version and config_sha256
 (:mod:`vabal.report.provenance`). Each figure and table reads the ``metrics.json`` of exactly the
 rounds it needs into the same frame (:func:`rounds_frame`), so redrawing one touches no
 other and trains nothing.
@@ -34,6 +36,7 @@ ROUNDS_COLUMNS = [
     "labelled_per_class",
     "class_names",
     "train_seconds",
+    "platform",
 ]
 
 
@@ -41,13 +44,17 @@ def rounds_frame(metric_paths):
     """Every round's metrics.json as one frame (the rows of rounds.parquet)."""
     import pandas as pd
 
+    from vabal.report.provenance import platform_line
+
     rows = []
     for path in map(str, metric_paths):
         ids = layout.parse_round(path)
         if ids is None or Path(path).name != "metrics.json":
             raise DataError(f"{path}: not a round metrics path (runs/<d>/<m>/seed<s>/round<r>/)")
         metrics = io.read_json(path)
-        rows.append({**ids, **{k: metrics.get(k) for k in ROUNDS_COLUMNS[4:]}})
+        row = {**ids, **{k: metrics.get(k) for k in ROUNDS_COLUMNS[4:]}}
+        row["platform"] = platform_line(metrics.get("platform"))
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=ROUNDS_COLUMNS)
     frame["seed"] = frame["seed"].astype("int64")
     frame["round"] = frame["round"].astype("int64")

@@ -355,7 +355,10 @@ class Server:
 
 
 def start(
-    log: str | os.PathLike | None = None, preload=PRELOAD, wait: float = 0.0
+    log: str | os.PathLike | None = None,
+    preload=PRELOAD,
+    wait: float = 0.0,
+    env: dict[str, str] | None = None,
 ) -> Server | None:
     """Start a fork server for the jobs this process (Snakemake) will launch.
 
@@ -363,7 +366,9 @@ def start(
     starting nothing, where it cannot work (no Unix sockets) or ``VABAL_FORKSERVER=off``.
     The server logs to the file ``log``; it imports the modules ``preload`` names (a few
     seconds). Jobs that start before it serves run in their own process, as do all jobs if
-    it fails; ``wait`` seconds at most are spent waiting for it here.
+    it fails; ``wait`` seconds at most are spent waiting for it here. ``env`` is added to
+    the server's environment before it imports anything (the CPU kernel pin:
+    :mod:`vabal.run.kernels`).
     """
     import subprocess
     import tempfile
@@ -373,7 +378,7 @@ def start(
         return None
     folder = Path(tempfile.mkdtemp(prefix="vabal-forkserver-"))
     library = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env["PYTHONPATH"] = os.pathsep.join([library] + [p for p in [env.get("PYTHONPATH")] if p])
     env.pop(ENV, None)
     # No threads at start-up, so that forking is safe: OpenBLAS's pool (a job that uses

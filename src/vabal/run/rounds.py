@@ -94,9 +94,10 @@ def train_classifier(store_dir, labelled_path, recipe: dict, seed: int, round_: 
         recipe,
         seed,
         round_,
+        where=out,
     )
     seconds = time.perf_counter() - start
-    images_seen = len(ids) * recipe["epochs"]
+    images_seen = sum(r["images"] for r in history)
     log.info(
         "trained on %d samples in %.1fs (%.0f img/s)",
         len(ids),
@@ -120,7 +121,9 @@ def evaluate(
     store_dir, split_path, labelled_path, classifier_path, evaluate_on: str, recipe: dict, out
 ) -> None:
     from vabal.learn.evaluation import class_counts, classification_metrics
+    from vabal.learn.finite import require_finite
     from vabal.learn.training import load_classifier, predict_logits, resolve_device
+    from vabal.report.provenance import platform
 
     store = store_mod.load(store_dir)
     table = read_split(split_path)
@@ -133,7 +136,10 @@ def evaluate(
         ckpt["std"],
         recipe["eval_batch_size"],
         recipe["amp"],
+        recipe["channels_last"],
+        recipe["tta_flip"],
     )
+    require_finite(f"the logits of the {evaluate_on} samples", logits, classifier_path)
     labelled = io.read_table(labelled_path, "labelled")
     metrics = classification_metrics(logits, table["label"].to_numpy()[ids], store.num_classes)
     metrics.update(
@@ -144,6 +150,7 @@ def evaluate(
             "labelled_per_class": class_counts(labelled["label"].to_numpy(), store.num_classes),
             "class_names": store.class_names,
             "train_seconds": float(ckpt.get("train_seconds", float("nan"))),
+            "platform": platform(),
         }
     )
     log.info(
@@ -193,6 +200,8 @@ def method_step(step: str, kind: str, params: dict, ctx, out, diagnostics=None) 
     """
     import pandas as pd
 
+    from vabal.learn.finite import require_finite
+
     method = build_method(kind, params)
     start = time.perf_counter()
     result = getattr(method, step)(ctx)
@@ -202,11 +211,11 @@ def method_step(step: str, kind: str, params: dict, ctx, out, diagnostics=None) 
         if isinstance(result, tuple):
             result, extra = result
         scores = np.asarray(result, dtype=np.float64)
-        if scores.shape != ctx.unlabelled.shape or not np.isfinite(scores).all():
+        if scores.shape != ctx.unlabelled.shape:
             raise ValueError(
-                f"{kind}.score returned {scores.shape} scores with non-finite "
-                f"values for {len(ctx.unlabelled)} samples"
+                f"{kind}.score returned {scores.shape} scores for {len(ctx.unlabelled)} samples"
             )
+        require_finite(f"{kind}'s scores", scores, out)
         io.write_parquet(out, pd.DataFrame({"sample_id": ctx.unlabelled, "score": scores}))
         if diagnostics is not None:
             stats = (

@@ -68,7 +68,15 @@ def run(smk, function) -> None:
     )
     import os
 
-    # Before torch is imported (if it is): one job uses the threads Snakemake gave it.
+    from vabal.run import kernels
+
+    # Before torch is imported (if it is): the CPU kernels the config pins, and one job uses
+    # the threads Snakemake gave it.
+    try:
+        kernels.pin(smk.config.get("cpu_kernels", "native"))
+    except VabalError as exc:
+        logging.getLogger("vabal").error("%s", exc)
+        sys.exit(1)
     threads = max(1, int(smk.threads))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)

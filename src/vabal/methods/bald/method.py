@@ -24,7 +24,8 @@ import torch
 
 from vabal import seeding
 from vabal.errors import DataError
-from vabal.learn.training import DeviceImages, amp_dtype
+from vabal.learn.finite import require_finite
+from vabal.learn.training import Compute
 from vabal.methods.bald import SPEC
 from vabal.methods.base import Method, RoundContext
 from vabal.progress import Progress
@@ -93,6 +94,7 @@ def mc_bald(
     batch_size: int = 1024,
     amp: str = "auto",
     seed: int = 0,
+    channels_last: str | bool = "auto",
 ) -> dict[str, np.ndarray]:
     """Per-image BALD, predictive entropy and expected entropy under MC dropout.
 
@@ -101,7 +103,8 @@ def mc_bald(
     network ``mc_samples`` times.
     """
     device = next(model.parameters()).device
-    dtype = amp_dtype(amp, device)
+    compute = Compute.of({"amp": amp, "channels_last": channels_last}, device)
+    model = compute.model(model)
     model.eval()
     model.mc = True
     out = {"bald": [], "predictive_entropy": [], "expected_entropy": []}
@@ -111,11 +114,11 @@ def mc_bald(
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             for lo in range(0, len(images), batch_size):
-                chunk = DeviceImages.from_numpy(images[lo : lo + batch_size], mean, std, device)
+                chunk = compute.images(images[lo : lo + batch_size], mean, std)
                 x = chunk.batch(torch.arange(len(chunk.data), device=device))
                 acc = BaldAccumulator()
                 for _ in range(mc_samples):
-                    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                    with compute.autocast():
                         logits = model(x)
                     acc.add(torch.softmax(logits.float(), dim=1))
                 out["bald"].append(acc.mutual_information().cpu())
@@ -151,7 +154,9 @@ class MCDropoutBALD(Method):
             self.params["batch_size"],
             ctx.recipe["amp"],
             seed,
+            ctx.recipe["channels_last"],
         )
+        require_finite("the MC-Dropout predictions", result, ctx.files["classifier"])
         diagnostics = {
             "mc_samples": self.params["mc_samples"],
             "n_scored": len(scored),

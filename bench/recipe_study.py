@@ -1,0 +1,386 @@
+"""Which classifier recipe for a CPU: balanced test accuracy against CPU seconds.
+
+Each candidate recipe trains the protocol's classifier (``configs/cpu.yaml``: ResNet-18 of
+width 16, the CIFAR stem) on random labelled sets of the protocol's datasets and is
+evaluated on their balanced test sets, 3 seeds each:
+
+* CIFAR-10+[1] (airplane dominant) at 500 labels (the split's initial set, round 0 of every
+  run of that seed) and 1500 (those 500 and 1000 more drawn at random from the pool);
+* NEU at 250 (round 0) and 1000.
+
+Every training runs in a process of its own with one thread and the CPU kernels of its
+candidate (``avx2``: pinned, :mod:`vabal.run.kernels`, the same numbers on every x86-64 CPU;
+``native``: what this CPU has), so ``--jobs 2`` fills two cores. A finished cell is one line
+of the cells file and is never trained again: a stopped study resumes with the same command.
+
+    python bench/recipe_study.py run --jobs 2                  # every cell, in order
+    python bench/recipe_study.py run --only w16-60k v1         # some candidates
+    python bench/recipe_study.py report                        # JSON, table and figure
+
+``report`` writes ``bench/results/recipe-study-cpu.json`` (every cell and the summary),
+``docs/results/recipe_study.md`` (the table of docs/results.md) and
+``docs/results/recipe_study.png`` (accuracy against CPU seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+CONFIG = ROOT / "configs" / "cpu-v1.yaml"  # the sources, datasets and the v1 recipe
+CELLS = ROOT / "bench" / "results" / "recipe-study-cpu.jsonl"
+JSON = ROOT / "bench" / "results" / "recipe-study-cpu.json"
+TABLE = ROOT / "docs" / "results" / "recipe_study.md"
+FIGURE = ROOT / "docs" / "results" / "recipe_study.png"
+
+#: labelled-set sizes per dataset (the first is the split's initial set)
+BUDGETS = {"cifar10_plus1": (500, 1500), "neu": (250, 1000)}
+SEEDS = (0, 1, 2)
+ALL = tuple(BUDGETS)
+
+#: the protocol's fast fp32 path: pinned kernels, fp32, channels-last
+FP32 = {"amp": "none", "channels_last": True}
+
+
+def images(n: int, **extra) -> dict:
+    """A training of ``n`` images, the step schedule's drop at 80 % (the paper's 160/200)."""
+    return {"images": n, "lr_schedule": "multistep", "lr_drops": [0.8], **FP32, **extra}
+
+
+#: name -> (what it tests, recipe keys over configs/cpu-v1.yaml's, kernels, datasets,
+#: budgets (None: both)); in the order they run
+CANDIDATES = {
+    "v1": (
+        "the v1 protocol: 12 epochs, lr x0.1 after 10, fp32 NCHW",
+        {"amp": "none", "channels_last": False},
+        "avx2",
+        ALL,
+        None,
+    ),
+    "w16-30k": ("30 000 images", images(30_000), "avx2", ALL, None),
+    "w16-60k": ("60 000 images", images(60_000), "avx2", ALL, None),
+    "w16-100k": ("100 000 images", images(100_000), "avx2", ("cifar10_plus1",), None),
+    "w16-60k-ls": ("60 000 images, label smoothing 0.2", images(60_000, label_smoothing=0.2),
+                   "avx2", ALL, None),
+    "w16-60k-cos": ("60 000 images, cosine schedule", images(60_000, lr_schedule="cosine"),
+                    "avx2", ALL, None),
+    "w16-60k-1cyc": (
+        "60 000 images, one-cycle (warm-up 20 %, linear to 0)",
+        images(60_000, lr_schedule="onecycle", warmup=0.2),
+        "avx2",
+        ALL,
+        None,
+    ),
+    "w32-30k": ("width 32, 30 000 images", images(30_000, width=32), "avx2",
+                ("cifar10_plus1",), None),
+    # kernel sensitivity: the same seeds under this CPU's own fp32 kernels
+    "v1@native": (
+        "v1, this CPU's own fp32 kernels",
+        {"amp": "none", "channels_last": False},
+        "native",
+        ALL,
+        None,
+    ),
+    "w16-60k@native": ("60 000 images, this CPU's own fp32 kernels", images(60_000),
+                       "native", ALL, None),
+    # precision: bf16 autocast where the CPU has it natively
+    "w16-60k-bf16": ("60 000 images, bf16 autocast", images(60_000, amp="bf16"), "native",
+                     ALL, (1500, 1000)),
+}  # fmt: skip
+
+
+def cells(only=None):
+    """Every (candidate, dataset, labels, seed) to train, in order."""
+    for name, (_, _, _, datasets, budgets) in CANDIDATES.items():
+        if only and name not in only:
+            continue
+        for dataset in datasets:
+            for labels in budgets or BUDGETS[dataset]:
+                if labels not in BUDGETS[dataset]:
+                    continue
+                for seed in SEEDS:
+                    yield {"candidate": name, "dataset": dataset, "labels": labels, "seed": seed}
+
+
+def key(cell: dict) -> tuple:
+    return cell["candidate"], cell["dataset"], cell["labels"], cell["seed"]
+
+
+# ----------------------------------------------------------------------------- one cell
+def labelled_set(split, labels: int, seed: int):
+    """The split's initial set, topped up to ``labels`` with pool samples drawn at random."""
+    import numpy as np
+
+    from vabal import seeding
+
+    initial = split["sample_id"].to_numpy()[split["initial"].to_numpy()]
+    pool = split["sample_id"].to_numpy()[split["role"].to_numpy() == "pool"]
+    rest = seeding.rng(seed, "recipe-study", labels).permutation(np.setdiff1d(pool, initial))
+    return np.sort(np.concatenate([initial, rest[: labels - len(initial)]]))
+
+
+def run_cell(cell: dict, results: Path) -> dict:
+    """Train and evaluate one cell (in this process: its kernels are pinned already)."""
+    import numpy as np
+    import torch
+
+    from vabal.data import store as store_mod
+    from vabal.data.splits import make_split
+    from vabal.learn.evaluation import classification_metrics
+    from vabal.learn.training import predict_logits, train_classifier
+    from vabal.plan import config as cfg
+    from vabal.report.provenance import platform
+
+    torch.set_num_threads(1)
+    config = cfg.load(CONFIG)
+    ds = config["datasets"][cell["dataset"]]
+    source = config["sources"][ds["source"]]
+    store_dir = results / "data" / ds["source"]
+    if not (store_dir / "meta.json").exists():
+        store_mod.prepare(source, store_dir)
+    store = store_mod.load(store_dir)
+    split = make_split(store.samples, store.num_classes, ds, cell["seed"], cell["dataset"])
+    ids = labelled_set(split, cell["labels"], cell["seed"])
+    test = split["sample_id"].to_numpy()[split["role"].to_numpy() == "test"]
+    recipe = cfg.training_recipe(config, cell["dataset"])
+    recipe.update({**CANDIDATES[cell["candidate"]][1], "device": "cpu"})
+    mean, std = store.meta["mean"], store.meta["std"]
+    labels = store.samples["label"].to_numpy()
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    model, history = train_classifier(
+        np.asarray(store.images[ids]), labels[ids], store.num_classes, mean, std, recipe,
+        cell["seed"], 0,
+    )  # fmt: skip
+    train = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+    wall, cpu = time.perf_counter(), time.process_time()
+    test_images = np.asarray(store.images[test])
+    out = {}
+    for tta in (False, True):
+        logits = predict_logits(
+            model, test_images, mean, std, recipe["eval_batch_size"], recipe["amp"],
+            recipe["channels_last"], tta,
+        )  # fmt: skip
+        metrics = classification_metrics(logits, labels[test], store.num_classes)
+        out["tta" if tta else "plain"] = metrics
+        if not tta:
+            eval_once = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+    return {
+        **cell,
+        "balanced_accuracy": out["plain"]["balanced_accuracy"],
+        "accuracy": out["plain"]["accuracy"],
+        "balanced_accuracy_tta": out["tta"]["balanced_accuracy"],
+        "per_class_accuracy": out["plain"]["per_class_accuracy"],
+        "train_seconds": train["wall"],
+        "train_cpu_seconds": train["cpu"],
+        "eval_seconds": eval_once["wall"],
+        "eval_cpu_seconds": eval_once["cpu"],
+        "n_test": len(test),
+        "steps": history[-1]["steps"],
+        "images": sum(h["images"] for h in history),
+        "final_train_loss": history[-1]["loss"],
+        "final_train_acc": history[-1]["train_acc"],
+        "recipe": {k: recipe[k] for k in sorted(recipe) if k != "augment"},
+        "platform": platform(),
+    }
+
+
+# ----------------------------------------------------------------------------- the runner
+def run(args) -> int:
+    from vabal.run import kernels
+
+    done = set()
+    if args.cells.exists():
+        for line in args.cells.read_text().splitlines():
+            if line.strip():
+                done.add(key(json.loads(line)))
+    todo = [c for c in cells(args.only) if key(c) not in done]
+    print(f"{len(done)} cells done, {len(todo)} to train", flush=True)
+    lock = threading.Lock()
+    failed = []
+
+    def one(cell: dict) -> None:
+        env = {**os.environ, **kernels.environment(CANDIDATES[cell["candidate"]][2])}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"))
+        cmd = [sys.executable, __file__, "cell", json.dumps(cell), "--results", str(args.results)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        lines = proc.stdout.strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            failed.append(cell)
+            print(f"FAILED {key(cell)}: {proc.stderr.strip()[-2000:]}", flush=True)
+            return
+        row = json.loads(lines[-1])
+        with lock, args.cells.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(
+            f"{row['candidate']:>16} {row['dataset']:>14} {row['labels']:>5} seed {row['seed']}:"
+            f" balanced {100 * row['balanced_accuracy']:.2f} % (TTA "
+            f"{100 * row['balanced_accuracy_tta']:.2f}) in {row['train_seconds']:.0f} s",
+            flush=True,
+        )
+
+    args.cells.parent.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(one, todo))
+    return 1 if failed else 0
+
+
+def cell_main(args) -> int:
+    from vabal.run import kernels
+
+    kernels.verify()
+    row = run_cell(json.loads(args.cell), Path(args.results))
+    print(json.dumps(row, default=float))
+    return 0
+
+
+# ----------------------------------------------------------------------------- the report
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and std over seeds per (candidate, dataset, labels), with the kernel pairs."""
+    import numpy as np
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["candidate"], r["dataset"], r["labels"]), []).append(r)
+    by_key = {(r["candidate"], r["dataset"], r["labels"], r["seed"]): r for r in rows}
+    out = []
+    for (name, dataset, labels), rs in groups.items():
+        acc = np.array([r["balanced_accuracy"] for r in rs]) * 100
+        tta = np.array([r["balanced_accuracy_tta"] for r in rs]) * 100
+        entry = {
+            "candidate": name,
+            "what": CANDIDATES[name][0] if name in CANDIDATES else name,
+            "kernels": CANDIDATES[name][2] if name in CANDIDATES else None,
+            "dataset": dataset,
+            "labels": labels,
+            "seeds": sorted(r["seed"] for r in rs),
+            "balanced_accuracy": acc.mean(),
+            "balanced_accuracy_std": acc.std(ddof=1) if len(acc) > 1 else 0.0,
+            "balanced_accuracy_tta": tta.mean(),
+            "per_seed": {r["seed"]: 100 * r["balanced_accuracy"] for r in rs},
+            "cpu_seconds": float(
+                np.mean([r["train_cpu_seconds"] + r["eval_cpu_seconds"] for r in rs])
+            ),
+            "train_seconds": float(np.mean([r["train_seconds"] for r in rs])),
+            "images_per_second": float(np.mean([r["images"] / r["train_seconds"] for r in rs])),
+            "steps": int(np.mean([r["steps"] for r in rs])),
+        }  # fmt: skip
+        if "@" in name:  # the same recipe and seeds under the pinned kernels
+            pinned = [by_key.get((name.split("@")[0], dataset, labels, r["seed"])) for r in rs]
+            moves = [
+                100 * abs(r["balanced_accuracy"] - p["balanced_accuracy"])
+                for r, p in zip(rs, pinned, strict=True)
+                if p is not None
+            ]
+            entry["kernel_move_max"] = max(moves) if moves else None
+            entry["kernel_move_mean"] = float(np.mean(moves)) if moves else None
+        out.append(entry)
+    return out
+
+
+def report(args) -> int:
+    rows = [json.loads(x) for x in args.cells.read_text().splitlines() if x.strip()]
+    summary = summarise(rows)
+    JSON.parent.mkdir(parents=True, exist_ok=True)
+    JSON.write_text(json.dumps({"cells": rows, "summary": summary}, indent=1, default=float) + "\n")
+    write_table(summary, TABLE)
+    draw(summary, FIGURE)
+    print(f"wrote {JSON}, {TABLE}, {FIGURE}")
+    return 0
+
+
+def write_table(summary: list[dict], path: Path) -> None:
+    cols = [(d, n) for d in BUDGETS for n in BUDGETS[d]]
+    names = [n for n in CANDIDATES if any(s["candidate"] == n for s in summary)]
+    cell = {(s["candidate"], s["dataset"], s["labels"]): s for s in summary}
+    head = " | ".join(f"{d} {n}" for d, n in cols)
+    lines = [
+        "Balanced test accuracy, % (mean ± std over 3 seeds; TTA: with test-time flip), and "
+        "CPU seconds per training and evaluation (one thread).",
+        "",
+        f"| candidate | kernels | {head} |",
+        "|---|---|" + "---|" * len(cols),
+    ]
+    for name in names:
+        parts = []
+        for d, n in cols:
+            s = cell.get((name, d, n))
+            if s is None:
+                parts.append("")
+                continue
+            text = (
+                f"{s['balanced_accuracy']:.1f} ± {s['balanced_accuracy_std']:.1f} "
+                f"(TTA {s['balanced_accuracy_tta']:.1f}), {s['cpu_seconds']:.0f} s"
+            )
+            if s.get("kernel_move_max") is not None:
+                text += f"; moved ≤ {s['kernel_move_max']:.1f}"
+            parts.append(text)
+        what, kernels = CANDIDATES[name][0], CANDIDATES[name][2]
+        lines.append(f"| {name}: {what} | {kernels} | " + " | ".join(parts) + " |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def draw(summary: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [(d, n) for d in BUDGETS for n in BUDGETS[d]]
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 4), squeeze=False)
+    names = [n for n in CANDIDATES if any(s["candidate"] == n for s in summary)]
+    colours = {n: plt.cm.tab20(i % 20) for i, n in enumerate(names)}
+    for ax, (d, n) in zip(axes[0], cols, strict=True):
+        for s in summary:
+            if (s["dataset"], s["labels"]) != (d, n):
+                continue
+            c = colours[s["candidate"]]
+            ax.errorbar(s["cpu_seconds"], s["balanced_accuracy"], yerr=s["balanced_accuracy_std"],
+                        fmt="o", color=c, label=s["candidate"], capsize=3)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_title(f"{d}, {n} labels")
+        ax.set_xlabel("CPU seconds per training + evaluation")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("balanced test accuracy (%)")
+    handles, labels = [], []
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train every cell not in the cells file yet")
+    r.add_argument("--jobs", type=int, default=2)
+    r.add_argument("--only", nargs="+", choices=list(CANDIDATES))
+    r.add_argument("--results", type=Path, default=ROOT / "results" / "cpu")
+    r.add_argument("--cells", type=Path, default=CELLS)
+    c = sub.add_parser("cell", help="one cell (a JSON object), in this process")
+    c.add_argument("cell")
+    c.add_argument("--results", default=str(ROOT / "results" / "cpu"))
+    rep = sub.add_parser("report", help="the JSON, table and figure from the cells file")
+    rep.add_argument("--cells", type=Path, default=CELLS)
+    args = p.parse_args(argv)
+    return {"run": run, "cell": cell_main, "report": report}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
