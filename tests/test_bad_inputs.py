@@ -223,6 +223,21 @@ RUN_CONFIG = copy.deepcopy(TINY_CONFIG)
 RUN_CONFIG["methods"]["coreset"] = {"kind": "coreset"}
 
 
+def _shared_round0(config: dict) -> str:
+    """The folder of round 0 that Random and core-set share (one classifier recipe)."""
+    from vabal.plan import config as cfg
+    from vabal.plan import layout
+    from vabal.plan import workflow as vw
+
+    config = cfg.validate(copy.deepcopy(config))
+    recipe = vw.round0_id(config, "digits_plus1", "coreset")
+    assert recipe == vw.round0_id(config, "digits_plus1", "random")
+    return "results/" + layout.ROUND0.format(dataset="digits_plus1", recipe=recipe, seed=0)
+
+
+SHARED0 = _shared_round0(RUN_CONFIG)  # its classifier is read by the features job
+
+
 @pytest.fixture(scope="module")
 def first_round(tmp_path_factory):
     """The tiny config's store and split, and round 0's labelled set, classifier and metrics
@@ -241,8 +256,8 @@ def _cut(path: Path) -> None:
 CORRUPT = [
     # (file cut short, a target whose job reads it, the message, where it stops)
     (
-        f"{CORESET0}/classifier.pt",
-        f"{CORESET0}/features.pt",
+        f"{SHARED0}/classifier.pt",
+        f"{SHARED0}/features.pt",
         "classifier.pt: corrupt checkpoint",
         "job",
     ),
@@ -282,14 +297,14 @@ def test_corrupt_file_deleted_is_recomputed(first_round, tmp_path):
 
     work = tmp_path / "run"
     shutil.copytree(first_round, work, symlinks=True)
-    classifier = work / CORESET0 / "classifier.pt"
+    classifier = work / SHARED0 / "classifier.pt"
     _cut(classifier)
-    target = [f"{CORESET0}/features.pt"]
+    target = [f"{SHARED0}/features.pt"]
     assert run_snakemake(work, RUN_CONFIG, targets=target, check=False, env=FEW_JOBS).returncode
     classifier.unlink()
     run_snakemake(work, RUN_CONFIG, targets=target)
     again, first = (
         torch.load(p, weights_only=True)["state_dict"]
-        for p in (classifier, first_round / CORESET0 / "classifier.pt")
+        for p in (classifier, first_round / SHARED0 / "classifier.pt")
     )
     assert all(torch.equal(again[k], first[k]) for k in first)

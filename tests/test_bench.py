@@ -46,6 +46,8 @@ def _bench_rows(**seconds):
         "bald: score": 47.0,
         "vaal: score": 4.7,
         "coreset: select": 2.35,
+        "random: select": 0.047,
+        "vabal: select": 0.47,
     }
     rows = [{"section": "round", "name": n, "value": v, "unit": "s"} for n, v in names.items()]
     return rows + [{"section": "vaal", "name": "train_vae fast path, per epoch", "value": 5.0}]
@@ -64,7 +66,7 @@ def test_estimate_scales_measured_steps_to_every_round(tiny_config, capsys):
     plain = estimate.run_seconds(cfg, "digits_plus1", "random", rates)
     # 600 s / (3000 labels x 200 epochs) per labelled image and epoch, at 32x32
     assert plain["train_classifier"] == pytest.approx(1e-3 * (20 + 40 + 60) * 4 * px)
-    assert set(plain) == {"train_classifier", "evaluate"}
+    assert set(plain) == {"train_classifier", "evaluate", "select"}
     counts = grid.class_counts(cfg, "digits")
     pool = expected_pool_size(counts, 10, ds, "digits_plus1")
     vab = estimate.run_seconds(cfg, "digits_plus1", "vabal", rates)
@@ -73,9 +75,22 @@ def test_estimate_scales_measured_steps_to_every_round(tiny_config, capsys):
     assert vab["train_vae"] == pytest.approx(1e-4 * unl * 3)
     assert vab["score"] == pytest.approx(1e-6 * unl * 7)
     assert vab["extract_features"] == pytest.approx(1e-4 * pool * 2 * px)
-    rows, jobs = estimate.estimate(cfg, rates)
-    # train_classifier (with evaluation) per round, and VaB-AL's three steps in two rounds
-    assert jobs == 3 + 3 + 3 * 2 and {r["method"] for r in rows} == {"random", "vabal"}
+    # select: per unlabelled sample x budget (47 000 x 500 in the benchmark)
+    assert vab["select"] == pytest.approx(0.47 / (47_000 * 500) * unl * 20)
+    assert plain["select"] == pytest.approx(0.047 / (47_000 * 500) * unl * 20)
+    rows, jobs, round0 = estimate.estimate(cfg, rates)
+    # round 0 once (the same recipe: one training, one features job); then train_classifier
+    # (with evaluation) in rounds 1 and 2 of each run, VaB-AL's three steps in two rounds
+    # but round 0's features
+    assert jobs == 2 + 2 + 2 + (3 * 2 - 1) and {r["method"] for r in rows} == {"random", "vabal"}
+    assert (round0["trainings"], round0["shared"]) == (2, 1)
+    shared0 = estimate.round0_seconds(cfg, "digits_plus1", "vabal", rates)
+    assert set(shared0) == {"train_classifier", "evaluate", "extract_features"}
+    # VaB-AL's round-0 training and evaluation are Random's (the features are its own)
+    saved = shared0["train_classifier"] + shared0["evaluate"]
+    assert round0["saved_s"] == pytest.approx(saved)
+    total = sum(r["gpu_s"] for r in rows)
+    assert total == pytest.approx(sum(plain.values()) + sum(vab.values()) - round0["saved_s"])
 
 
 def test_estimate_command_prints_a_total(tmp_path, tiny_config, capsys):
@@ -91,3 +106,4 @@ def test_estimate_command_prints_a_total(tmp_path, tiny_config, capsys):
     assert main(["estimate", str(tmp_path / "config.yaml"), str(tmp_path / "bench.json")]) == 0
     out = capsys.readouterr().out
     assert "digits_plus1" in out and "GPU hours" in out and "in 3 GPU jobs" in out
+    assert "round 0: 1 trainings shared by 1 runs" in out

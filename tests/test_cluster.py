@@ -36,13 +36,22 @@ from conftest import (
     without_slurm,
 )
 
-from vabal.plan import targets
+from vabal.plan import config as cfg
+from vabal.plan import grid, targets
+from vabal.plan import workflow as vw
 
 pytestmark = pytest.mark.slow
 
 PROFILE = REPO / "slurm"
 SCRIPT = REPO / "tests" / "cluster" / "local-slurm.sh"
-GPU_RULES = {"train_classifier", "extract_features", "train_vae", "score"}
+GPU_RULES = {
+    "train_round0",
+    "extract_round0_features",
+    "train_classifier",
+    "extract_features",
+    "train_vae",
+    "score",
+}
 CPU_RULES = {"prepare_source", "make_split", "collect_rounds", "fig3a"}
 ROUND_RULES = {"train_classifier", "extract_features", "train_vae", "score", "select"}
 RUN = Path("results/runs/digits_plus1/random/seed0")
@@ -199,13 +208,19 @@ def test_paper_dag_through_the_profile_without_a_cluster(tmp_path):
     for name in {**targets.FIGURES, **targets.TABLES}:
         assert counts[name] == 1, name
     assert "leaderboard" not in counts  # beyond the paper: snakemake beyond
-    # 255 runs: 13 datasets x 5 methods, 4 lambdas, 4 + 2 table variants, x 3 seeds
-    assert counts["train_classifier"] == 1485 and "evaluate" not in counts
+    # 255 runs: 13 datasets x 5 methods, 4 lambdas, 4 + 2 table variants, x 3 seeds; 1485
+    # rounds, of which round 0 is trained once per dataset, seed and classifier recipe
+    assert counts["train_classifier"] == 1485 - 255 and "evaluate" not in counts
+    config = cfg.load(REPO / "config.yaml")
+    config["skip_methods"] = ["margin", "entropy", "badge", "typiclust", "balanced"]
+    recipes = {(d, s, vw.round0_id(config, d, m)) for d, m, s in grid.runs(config)}
+    assert counts["train_round0"] == len(recipes) < 255  # MC-Dropout's is a recipe apart
+    assert counts["share_round0"] == 255
     assert counts["prepare_source"] == 3 and counts["collect_rounds"] == 1
     assert counts["make_split"] == 17 * 3
     jobs = parse_dry_run(out)
     groups = {j["group"] for j in jobs if j["group"]}
-    assert len(groups) == counts["train_classifier"]  # one per round of each run
+    assert len(groups) == 1485  # one per round of each run
     assert_groups_are_rounds_with_one_gpu(jobs)
     assert_round_steps_are_grouped(jobs)
     # paper runs nothing: it is no SLURM job
@@ -462,12 +477,14 @@ def test_run_through_slurm_with_a_cancelled_job_equals_local(slurm_cluster, loca
     jobs = slurm_jobs(uuid)
     for r in range(3):
         ran = sorted((j for j in jobs if f"-round{r}_" in j["comment"]), key=lambda j: int(j["id"]))
-        # one SLURM job per round (train_classifier and select together); round 1 twice
+        # one SLURM job per round (train_classifier and select together; round 0's select
+        # alone); round 1 twice
         expected = ["CANCELLED", "COMPLETED"] if r == 1 else ["COMPLETED"]
         assert [j["state"] for j in ran] == expected, (r, ran)
-    # and one for each of prepare_source, make_split, collect_rounds, fig3a (a figure)
+    # and one for each of prepare_source, make_split, train_round0 (round 0's classifier),
+    # collect_rounds, fig3a (a figure); share_round0 links on the login node
     others = [j for j in jobs if "-round" not in j["comment"]]
-    assert len(others) == 4 and all(j["state"] == "COMPLETED" for j in others), others
+    assert len(others) == 5 and all(j["state"] == "COMPLETED" for j in others), others
     for j in jobs:
         assert "gpu" not in j["tres"], j  # the CPU switch: no job asks for a GPU
     print(f"tiny run through SLURM with one scancel: {wall:.0f} s, {len(jobs)} SLURM jobs")

@@ -228,13 +228,15 @@ def test_rerun_of_one_seed_recomputes_only_its_runs(drawn, tmp_path):
     shutil.rmtree(run)
     try:
         jobs = dry_run(drawn, REDUCED)
-        rounds_rules = {"train_classifier", "select"}
+        rounds_rules = {"share_round0", "train_classifier", "select"}
         ran = {rule for rule, _ in jobs}
         assert ran - {"all", "collect_rounds"} - rounds_rules <= set(targets.TARGETS)
         for rule, wc in jobs:
             if rule in rounds_rules:
                 assert "dataset=d," in wc and "method=random" in wc and "seed=1" in wc, wc
-        assert sum(rule == "train_classifier" for rule, _ in jobs) == 2
+        # round 0 is linked again, not trained: the shared one is still there
+        assert sum(rule == "share_round0" for rule, _ in jobs) == 1
+        assert sum(rule == "train_classifier" for rule, _ in jobs) == 1
         from vabal.plan import config as cfg
 
         config = cfg.validate(copy.deepcopy(REDUCED))

@@ -86,14 +86,35 @@ def job(rule, **wildcards):
     return (rule, ", ".join(f"{k}={v}" for k, v in wildcards.items()))
 
 
+def recipe(config, dataset, method="random"):
+    from vabal.plan import config as cfg
+    from vabal.plan import workflow as vw
+
+    return vw.round0_id(cfg.validate(copy.deepcopy(config)), dataset, method)
+
+
+def shared0(dataset, features=False, config=None):
+    """The shared round 0 of ``dataset`` (seed 0): its training and, if asked, its features."""
+    wc = {"dataset": dataset, "recipe": recipe(config or CONFIG, dataset), "seed": 0}
+    return {job("train_round0", **wc)} | (
+        {job("extract_round0_features", **wc)} if features else set()
+    )
+
+
 def round_jobs(dataset, method, rounds):
+    """A run's own jobs: round 0's links, then each round's training and method steps."""
     method_steps = ["extract_features", "train_vae", "score"] if method == "vabal" else []
-    out = set()
+    run = {"dataset": dataset, "method": method, "seed": 0}
+    out = {job("share_round0", **run)}
+    if "extract_features" in method_steps:
+        out.add(job("share_round0_features", **run))
     for r in range(rounds):
-        wc = {"dataset": dataset, "method": method, "seed": 0, "round": r}
-        out.add(job("train_classifier", **wc))
+        wc = {**run, "round": r}
+        if r > 0:
+            out.add(job("train_classifier", **wc))
         if r < rounds - 1:
             out |= {job(s, **wc) for s in [*method_steps, "select"]}
+    out.discard(job("extract_features", **run, round=0))  # round 0's is shared
     return out
 
 
@@ -103,9 +124,12 @@ RUNS = {
     "digits_plus1/vabal": round_jobs(DP1, "vabal", 2),
     "digits/random": round_jobs("digits", "random", 1),
 }
+SHARED = shared0(DP1, features=True) | shared0("digits")
 TABLE = {job("collect_rounds"), job("all")}
 SPLITS = {job("make_split", dataset=DP1, seed=0), job("make_split", dataset="digits", seed=0)}
-EVERY_JOB = {job("prepare_source", source="digits")} | SPLITS | TABLE | set().union(*RUNS.values())
+EVERY_JOB = (
+    {job("prepare_source", source="digits")} | SPLITS | SHARED | TABLE | set().union(*RUNS.values())
+)
 
 
 def dry_run(folder, config, extra=()):
@@ -154,37 +178,42 @@ def with_method(name):
 
 SCENARIOS = {
     # a method's parameter: that method's steps and what follows them, nothing of Random's
+    # and not round 0's classifier and features, which depend on the recipe alone
     "vabal-parameter": (
         changed(("methods", "vabal", "mc_samples"), 4),
         {
             job(s, dataset=DP1, method="vabal", seed=0, round=0)
-            for s in ("extract_features", "train_vae", "score", "select")
+            for s in ("train_vae", "score", "select")
         }
         | {job("train_classifier", dataset=DP1, method="vabal", seed=0, round=1)}
         | TABLE,
         "Params have changed",
     ),
-    # a dataset's budget: its split and every run on it; the other dataset is left alone
+    # a dataset's budget: its split, its shared round 0 and every run on it; the other
+    # dataset is left alone
     "dataset-budget": (
         changed(("datasets", DP1, "budget"), 25),
         {job("make_split", dataset=DP1, seed=0)}
+        | shared0(DP1, features=True)
         | RUNS["digits_plus1/random"]
         | RUNS["digits_plus1/vabal"]
         | TABLE,
         "Params have changed",
     ),
-    # one dataset's training recipe: the classifier steps of that dataset only
+    # one dataset's training recipe: a round 0 of the new recipe, and that dataset's runs
     "dataset-training": (
         changed(("datasets", "digits", "training"), {"epochs": 3}),
-        {job("train_classifier", dataset="digits", method="random", seed=0, round=0)} | TABLE,
-        "Params have changed",
+        shared0("digits", config=changed(("datasets", "digits", "training"), {"epochs": 3}))
+        | RUNS["digits/random"]
+        | TABLE,
+        "Missing output files",
     ),
     # a source: its store and everything built from it
     "source": (changed(("sources", "digits", "test_fraction"), 0.25), EVERY_JOB, "Params"),
     # a new method: its own runs only
     "new-method": (
         with_method("random_b"),
-        round_jobs("digits", "random_b", 1) | TABLE,
+        round_jobs("digits", "random_b", 1) | TABLE,  # the shared round 0 is there already
         "Missing output files",
     ),
 }

@@ -65,6 +65,11 @@ METHODS = {
     "bald": {"kind": "bald"},
     "coreset": {"kind": "coreset"},
     "vaal": {"kind": "vaal"},
+    "margin": {"kind": "margin"},
+    "entropy": {"kind": "entropy"},
+    "badge": {"kind": "badge"},
+    "typiclust": {"kind": "typiclust"},
+    "balanced": {"kind": "balanced"},
 }
 
 

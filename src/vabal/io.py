@@ -53,6 +53,31 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
+def link_file(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Make ``path`` a relative symbolic link to ``source`` (a copy where the file system
+    has no links), atomically. The link is a file of its own for Snakemake: its time is when
+    it was made, so it is newer than the files it was made from."""
+    import shutil
+
+    source, path = Path(source), Path(path)
+    if not source.is_file():
+        raise DataError(f"{source}: missing; {REDO}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.link.tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        try:
+            os.symlink(os.path.relpath(source.resolve(), path.parent.resolve()), tmp)
+        except OSError:  # no symbolic links here
+            shutil.copy(source, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
 def _remove_leftovers(path: Path) -> None:
     """Delete temporary files of ``path`` left by a writer killed with SIGKILL (which runs no
     cleanup). Snakemake never runs two jobs with the same output at once, so a temporary

@@ -42,7 +42,8 @@ onstart:
         sys.exit(f"error: {exc}")
     if workflow.local_exec:
         FORKSERVER["server"] = forkserver.start(
-            f"{R}/logs/forkserver.log", env=kernels.environment(config["cpu_kernels"])
+            f"{R}/logs/forkserver.log",
+            env=kernels.environment(config["cpu_kernels"]),
         )
 
 
@@ -56,6 +57,7 @@ onerror:
 
 RUN = f"{R}/{layout.RUN}"
 ROUND = f"{R}/{layout.ROUND}"
+ROUND0 = f"{R}/{layout.ROUND0}"
 STORE = f"{R}/{layout.STORE}"
 ENV = "../../envs/vabal.yaml"
 
@@ -66,6 +68,7 @@ wildcard_constraints:
     source=r"[A-Za-z][A-Za-z0-9_-]*",
     seed=r"\d+",
     round=r"\d+",
+    recipe=r"r[0-9a-f]{10}",
 
 
 def store_files(w):
@@ -84,6 +87,23 @@ def round_pattern(name):
     return f"{ROUND}/{name}"
 
 
+def round0_pattern(name):
+    """The path pattern of file `name` of a shared round 0 (dataset, recipe, seed)."""
+    return f"{ROUND0}/{name}"
+
+
+def shared_round0(name):
+    """Input function: file `name` of the shared round 0 that a run's round 0 links to."""
+
+    def inputs(w):
+        recipe = vw.round0_id(config, w.dataset, w.method)
+        return round0_pattern(name).format(
+            dataset=w.dataset, recipe=recipe, seed=w.seed
+        )
+
+    return inputs
+
+
 def run_key(w):
     return {
         "dataset": w.dataset,
@@ -97,7 +117,7 @@ def classifier_inputs(w):
     """The data, the split (for labels and the evaluation set) and, after round 0, the
     previous round's labelled set and selection."""
     inputs = {**store_files(w), "split": split_file(w)}
-    r = int(w.round)
+    r = int(getattr(w, "round", 0))
     if r > 0:
         prev = {**run_key(w), "round": r - 1}
         inputs["prev_labelled"] = round_pattern("labelled.parquet").format(**prev)

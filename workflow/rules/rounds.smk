@@ -2,6 +2,85 @@
 #   train_classifier -> [extract_features] -> [train_vae] -> [score] -> select
 # Round r's train_classifier labels round r-1's selection (the oracle: labelled.parquet),
 # trains the classifier on the labelled set and evaluates it (metrics.json), in one job.
+# Round 0 labels the same initial set for every method of a dataset and seed: its
+# classifier and features are computed once per classifier recipe (train_round0,
+# extract_round0_features) and each run's round 0 links to them (share_round0*).
+
+
+# links, made where Snakemake runs (no cluster job for them)
+localrules:
+    share_round0,
+    share_round0_features,
+
+
+rule train_round0:
+    input:
+        unpack(classifier_inputs),
+    output:
+        labelled=round0_pattern("labelled.parquet"),
+        classifier=round0_pattern("classifier.pt"),
+        metrics=round0_pattern("metrics.json"),
+    log:
+        f"{R}/logs/{layout.ROUND0}/train_classifier.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=lambda w: vc.gpus(config, "train_classifier", w.dataset, None),
+    params:
+        recipe=lambda w: vw.round0_recipe(config, w.dataset, w.recipe),
+        evaluate_on=lambda w: config["datasets"][w.dataset]["evaluate_on"],
+    script:
+        "../scripts/train_classifier.py"
+
+
+rule extract_round0_features:
+    input:
+        unpack(store_files),
+        split=split_file,
+        labelled=round0_pattern("labelled.parquet"),
+        classifier=round0_pattern("classifier.pt"),
+    output:
+        round0_pattern("features.pt"),
+    log:
+        f"{R}/logs/{layout.ROUND0}/extract_features.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=lambda w: vc.gpus(config, "extract_features", w.dataset, None),
+    params:
+        recipe=lambda w: vw.round0_recipe(config, w.dataset, w.recipe),
+    script:
+        "../scripts/extract_round0_features.py"
+
+
+rule share_round0:
+    input:
+        **{f.split(".")[0]: shared_round0(f) for f in layout.ROUND0_FILES},
+    output:
+        **{f.split(".")[0]: f"{RUN}/round0/{f}" for f in layout.ROUND0_FILES},
+    log:
+        f"{R}/logs/{layout.RUN}/round0/share_round0.log",
+    conda:
+        ENV
+    script:
+        "../scripts/share_round0.py"
+
+
+rule share_round0_features:
+    input:
+        features=shared_round0("features.pt"),
+    output:
+        features=f"{RUN}/round0/features.pt",
+    log:
+        f"{R}/logs/{layout.RUN}/round0/share_round0_features.log",
+    wildcard_constraints:
+        method=vw.method_regex(config, "extract_features"),
+    conda:
+        ENV
+    script:
+        "../scripts/share_round0.py"
 
 
 rule train_classifier:
@@ -13,6 +92,8 @@ rule train_classifier:
         metrics=round_pattern("metrics.json"),
     log:
         f"{R}/logs/{layout.ROUND}/train_classifier.log",
+    wildcard_constraints:
+        round=r"[1-9]\d*",
     group:
         "round-{dataset}-{method}-seed{seed}-round{round}"
     conda:
@@ -36,6 +117,7 @@ rule extract_features:
         f"{R}/logs/{layout.ROUND}/extract_features.log",
     wildcard_constraints:
         method=vw.method_regex(config, "extract_features"),
+        round=r"[1-9]\d*",
     group:
         "round-{dataset}-{method}-seed{seed}-round{round}"
     conda:

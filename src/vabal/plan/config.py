@@ -217,6 +217,22 @@ def training_recipe(config: dict, dataset: str, method: str | None = None) -> di
     return recipe
 
 
+def recipe_id(recipe: dict) -> str:
+    """A short name for a classifier recipe: ``r`` and 10 hex digits of the SHA-256 of its
+    canonical JSON. Runs of a dataset and seed with the same id share round 0."""
+    import hashlib
+
+    text = json.dumps(recipe, sort_keys=True, default=str)
+    return "r" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def training_images(recipe: dict, labelled: int) -> int:
+    """How many images one training of ``recipe`` on ``labelled`` samples goes through."""
+    if recipe.get("images"):
+        return math.ceil(recipe["images"] / recipe["batch_size"]) * recipe["batch_size"]
+    return labelled * recipe["epochs"]
+
+
 def check_budgets(config: dict) -> None:
     """Fail before any job runs when a protocol needs more labels than its pool holds."""
     from vabal.data.splits import check_budget, expected_pool_size

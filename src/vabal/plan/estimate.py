@@ -10,9 +10,13 @@ of every run the config asks for:
 * ``evaluate``: per test image x pixels x depth;
 * ``extract_features``, VaB-AL's ``train_vae`` (per unlabelled sample and VAE epoch) and
   ``score`` (per sample and MC sample), BALD's ``score`` (per sample and pass x pixels x
-  depth), VAAL's ``train_vae`` (per pool image and epoch x pixels) and ``score``, core-set's
-  ``select`` (per pool sample x budget);
-* the method steps run in every round but the last (it selects nothing).
+  depth), VAAL's ``train_vae`` (per pool image and epoch x pixels) and ``score``, every
+  other method's ``score`` (per unlabelled sample) and every method's ``select`` (per
+  unlabelled sample x budget), each from its own line of the benchmark (a method the
+  benchmark did not time is named and left out);
+* the method steps run in every round but the last (it selects nothing);
+* round 0 (its training, evaluation and features) once per dataset, seed and classifier
+  recipe, as the workflow computes it (the saving is printed).
 
 It prints GPU seconds per dataset and method and the total, and the number of GPU jobs
 (each also pays a process start, listed apart). It is an estimate: linear scaling from one
@@ -31,7 +35,14 @@ from collections import Counter, defaultdict
 PIXELS = {"digits": 8 * 8, "neu": 64 * 64, "cifar10": 32 * 32, "cifar100": 32 * 32}
 DEPTH = {"resnet18": 1.0, "resnet34": 2.0}
 #: what the ``round`` section of ``vabal bench --size paper`` runs (vabal.bench.SIZES)
-BENCH = {"labelled": 3000, "pool": 50_000, "test": 10_000, "epochs": 200, "pixels": 32 * 32}
+BENCH = {
+    "labelled": 3000,
+    "pool": 50_000,
+    "test": 10_000,
+    "epochs": 200,
+    "pixels": 32 * 32,
+    "budget": 500,
+}
 
 
 def step_rates(rows: list[dict]) -> dict[str, float]:
@@ -47,7 +58,16 @@ def step_rates(rows: list[dict]) -> dict[str, float]:
 
     b = BENCH
     unl = b["pool"] - b["labelled"]
+    generic = {}  # the score and select of every method the benchmark timed
+    for (sec, name), row in by_name.items():
+        kind, _, step = name.partition(": ")
+        if sec == "round" and step in ("score", "select"):
+            per = unl * (b["budget"] if step == "select" else 1)
+            generic[f"{kind}.{step}"] = min(
+                float(row["value"]) / per, generic.get(f"{kind}.{step}", 1e30)
+            )
     rates = {
+        **generic,
         "train_classifier": seconds("random: train_classifier") / (b["labelled"] * b["epochs"]),
         "evaluate": seconds("random: evaluate") / b["test"],
         "extract_features": seconds("vabal: extract_features") / b["pool"],
@@ -55,7 +75,6 @@ def step_rates(rows: list[dict]) -> dict[str, float]:
         "vabal.score": seconds("vabal: score") / (unl * 100),
         "bald.score": seconds("bald: score") / (unl * 100),
         "vaal.score": seconds("vaal: score") / unl,
-        "coreset.select": seconds("coreset: select") / (unl * 500),
     }
     vaal = [r for r in rows if r["section"] == "vaal" and "fast path" in r["name"]]
     if vaal:
@@ -65,11 +84,14 @@ def step_rates(rows: list[dict]) -> dict[str, float]:
     return rates
 
 
-def run_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict[str, float]:
-    """GPU seconds of every step of one run (summed over its rounds)."""
+def run_seconds(
+    config: dict, dataset: str, method: str, rates: dict, shared_round0: bool = False
+) -> dict[str, float]:
+    """GPU seconds of every step of one run (summed over its rounds); with
+    ``shared_round0`` without the round 0 it shares with the runs of the same recipe."""
     from vabal.data.splits import expected_pool_size, initial_size
     from vabal.methods import REGISTRY
-    from vabal.plan.config import training_recipe
+    from vabal.plan.config import training_images, training_recipe
     from vabal.plan.grid import HAS_OFFICIAL_TEST, KNOWN_CLASS_COUNTS, class_counts
 
     ds = config["datasets"][dataset]
@@ -89,14 +111,15 @@ def run_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict[st
     for r in range(ds["rounds"]):
         labelled = initial_size(ds) + r * ds["budget"]
         unl = pool - labelled
-        images = labelled * recipe["epochs"]
-        out["train_classifier"] += rates["train_classifier"] * images * px * depth
-        out["evaluate"] += rates["evaluate"] * test * px * depth
+        steps = REGISTRY[mkind].steps
+        if r > 0 or not shared_round0:  # round 0 is computed once per recipe (estimate())
+            images = training_images(recipe, labelled)
+            out["train_classifier"] += rates["train_classifier"] * images * px * depth
+            out["evaluate"] += rates["evaluate"] * test * px * depth
+            if "extract_features" in steps and r < ds["rounds"] - 1:
+                out["extract_features"] += rates["extract_features"] * pool * px * depth
         if r == ds["rounds"] - 1:
             continue
-        steps = REGISTRY[mkind].steps
-        if "extract_features" in steps:
-            out["extract_features"] += rates["extract_features"] * pool * px * depth
         if mkind == "vabal":
             out["train_vae"] += rates["vabal.train_vae"] * unl * params["epochs"]
             out["score"] += rates["vabal.score"] * unl * params["mc_samples"]
@@ -105,28 +128,59 @@ def run_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict[st
         elif mkind == "vaal":
             out["train_vae"] += rates["vaal.train_vae"] * pool * params["epochs"] * px
             out["score"] += rates["vaal.score"] * unl * px
-        elif mkind == "coreset":
-            out["select"] += rates["coreset.select"] * unl * ds["budget"]
+        elif "score" in steps and f"{mkind}.score" in rates:
+            out["score"] += rates[f"{mkind}.score"] * unl
+        if f"{mkind}.select" in rates:
+            out["select"] += rates[f"{mkind}.select"] * unl * ds["budget"]
     return dict(out)
 
 
-def estimate(config: dict, rates: dict) -> tuple[list[dict], int]:
+def round0_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict[str, float]:
+    """GPU seconds of a shared round 0: the training, its evaluation and, when the method
+    reads them, the features (what every run with the same recipe links to)."""
+    whole = run_seconds(config, dataset, method, rates, shared_round0=False)
+    rest = run_seconds(config, dataset, method, rates, shared_round0=True)
+    return {k: v - rest.get(k, 0.0) for k, v in whole.items() if v - rest.get(k, 0.0) > 0}
+
+
+def estimate(config: dict, rates: dict) -> tuple[list[dict], int, dict]:
     """One row per (dataset, method): its runs, GPU seconds by step (``steps``, summed over
-    the runs) and in all (``gpu_s``); and the number of GPU jobs of the grid."""
+    the runs) and in all (``gpu_s``), round 0 counted once per dataset, seed and recipe (the
+    row of the first method with that recipe carries it); the number of GPU jobs of the
+    grid; and what sharing round 0 saves (``round0``: trainings, shared, seconds saved)."""
     from vabal.methods import REGISTRY
+    from vabal.plan.config import recipe_id, training_recipe
     from vabal.plan.grid import runs
 
-    seeds = Counter((d, m) for d, m, _seed in runs(config))
-    rows, jobs = [], 0
+    grid = list(runs(config))
+    seeds = Counter((d, m) for d, m, _seed in grid)
+    trains: dict[tuple, str] = {}  # (dataset, seed, recipe) -> the method that pays for it
+    features: dict[tuple, str] = {}  # the same for round 0's features
+    for d, m, s in grid:
+        key = (d, s, recipe_id(training_recipe(config, d, m)))
+        trains.setdefault(key, m)
+        if "extract_features" in REGISTRY[config["methods"][m]["kind"]].steps:
+            features.setdefault(key, m)
+    pays_train = Counter((d, m) for (d, _s, _r), m in trains.items())
+    pays_features = Counter((d, m) for (d, _s, _r), m in features.items())
+    rows, jobs, saved = [], len(trains) + len(features), 0.0
     for (d, m), n in seeds.items():  # every seed of a run costs the same
-        steps = {k: n * v for k, v in run_seconds(config, d, m, rates).items()}
+        steps = {k: n * v for k, v in run_seconds(config, d, m, rates, True).items()}
+        for k, v in round0_seconds(config, d, m, rates).items():
+            payers = pays_features[(d, m)] if k == "extract_features" else pays_train[(d, m)]
+            steps[k] = steps.get(k, 0.0) + payers * v
+            saved += (n - payers) * v
         rows.append(
             {"dataset": d, "method": m, "runs": n, "steps": steps, "gpu_s": sum(steps.values())}
         )
         rounds = config["datasets"][d]["rounds"]
-        method_steps = len(REGISTRY[config["methods"][m]["kind"]].steps)
-        jobs += n * (rounds + (rounds - 1) * method_steps)  # train_classifier evaluates too
-    return rows, jobs
+        method_steps = REGISTRY[config["methods"][m]["kind"]].steps
+        # train_classifier (it evaluates too) after round 0, the method steps in all rounds
+        # but the last, round 0's features shared
+        jobs += n * ((rounds - 1) + (rounds - 1) * len(method_steps))
+        jobs -= n * ("extract_features" in method_steps)
+    summary = {"trainings": len(grid), "shared": len(trains), "saved_s": saved}
+    return rows, jobs, summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             rows_in += json.load(f)
     rates = step_rates(rows_in)
     cfg = config_mod.load(args.config)
-    rows, jobs = estimate(cfg, rates)
+    rows, jobs, round0 = estimate(cfg, rates)
     rows.sort(key=lambda r: -r["gpu_s"])
     total = sum(r["gpu_s"] for r in rows)
     print(f"{'dataset':<28} {'method':<30} {'runs':>4} {'GPU h':>7}  largest step")
@@ -159,6 +213,15 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in r["steps"].items():
             by_step[k] += v
     print("by step: " + ", ".join(f"{k} {v / 3600:.1f} h" for k, v in sorted(by_step.items())))
+    print(
+        f"round 0: {round0['shared']} trainings shared by {round0['trainings']} runs "
+        f"(one per dataset, seed and classifier recipe), {round0['saved_s'] / 3600:.1f} h saved"
+    )
+    missing = sorted(
+        {c["kind"] for c in cfg["methods"].values()} - {k.split(".")[0] for k in rates}
+    )
+    if missing:
+        print(f"not timed by the benchmark (their score and select left out): {missing}")
     print(
         f"total: {total / 3600:.1f} GPU hours of compute in {jobs} GPU jobs; process starts add "
         f"{jobs * args.startup_s / 3600:.1f} h at {args.startup_s:g} s each "

@@ -3,6 +3,12 @@
 The round chain's files are under ``runs/<dataset>/<method>/seed<seed>/round<round>/``;
 their logs under ``logs/`` with the same path. :func:`parse_round` reads a round's identity
 back from one of its paths, from the same pattern.
+
+Round 0 labels the same initial set for every method of a dataset and seed, so its
+classifier, metrics and features depend only on the classifier's recipe: they are computed
+once under ``round0/<dataset>/<recipe>/seed<seed>/`` (``<recipe>``: a hash of the recipe,
+:func:`vabal.plan.config.recipe_id`) and each run's ``round0/`` folder holds (relative,
+symbolic) links to them.
 """
 
 from __future__ import annotations
@@ -12,6 +18,10 @@ from pathlib import Path
 
 RUN = "runs/{dataset}/{method}/seed{seed}"
 ROUND = RUN + "/round{round}"
+#: round 0 of every run of a dataset and seed with the same classifier recipe, computed once
+ROUND0 = "round0/{dataset}/{recipe}/seed{seed}"
+#: the files of ROUND0 each run's round 0 links to (features.pt where the method reads them)
+ROUND0_FILES = ("labelled.parquet", "classifier.pt", "metrics.json")
 
 _NUMBERS = {"seed", "round"}
 
@@ -28,6 +38,7 @@ def _pattern_regex(pattern: str) -> re.Pattern:
 
 
 _ROUND_REGEX = _pattern_regex(ROUND)
+_ROUND0_REGEX = _pattern_regex(ROUND0)
 
 
 def parse_round(path: str | Path) -> dict | None:
@@ -54,8 +65,13 @@ TABLE = "tables/{name}"
 
 def describe(path: str | Path) -> str:
     """A round's identity in words, read from one of its paths ("cifar10_plus1 / vabal /
-    seed 0 / round 1"); any other path as it is."""
+    seed 0 / round 1", or "cifar10_plus1 / round 0 of recipe r1a2b3c4d5e / seed 0" for a
+    shared round 0); any other path as it is."""
     ids = parse_round(path)
-    if ids is None:
-        return str(path)
-    return f"{ids['dataset']} / {ids['method']} / seed {ids['seed']} / round {ids['round']}"
+    if ids is not None:
+        return f"{ids['dataset']} / {ids['method']} / seed {ids['seed']} / round {ids['round']}"
+    match = _ROUND0_REGEX.search(Path(path).as_posix())
+    if match is not None:
+        ids = match.groupdict()
+        return f"{ids['dataset']} / round 0 of recipe {ids['recipe']} / seed {ids['seed']}"
+    return str(path)

@@ -109,6 +109,20 @@ def rounds_of(config: dict, dataset: str) -> int:
     return config["datasets"][dataset]["rounds"]
 
 
+def round0_id(config: dict, dataset: str, method: str) -> str:
+    """The recipe id under which ``method``'s round 0 of ``dataset`` is computed."""
+    return cfg.recipe_id(cfg.training_recipe(config, dataset, method))
+
+
+def round0_recipe(config: dict, dataset: str, recipe_id: str) -> dict:
+    """The classifier recipe of a shared round 0, found from its id among the methods."""
+    for method in config["methods"]:
+        recipe = cfg.training_recipe(config, dataset, method)
+        if cfg.recipe_id(recipe) == recipe_id:
+            return recipe
+    raise ConfigError(f"no method of the config trains {dataset} with recipe {recipe_id}")
+
+
 def round_targets(config: dict, filename: str) -> list[str]:
     """``filename`` of every round of every selected run, under the results folder."""
     out = []

@@ -73,7 +73,7 @@ def run(smk, function) -> None:
     # Before torch is imported (if it is): the CPU kernels the config pins, and one job uses
     # the threads Snakemake gave it.
     try:
-        kernels.pin(smk.config.get("cpu_kernels", "native"))
+        kernels.pin((getattr(smk, "config", None) or {}).get("cpu_kernels", "native"))
     except VabalError as exc:
         logging.getLogger("vabal").error("%s", exc)
         sys.exit(1)
@@ -152,7 +152,7 @@ def train_classifier(smk):
     from vabal.run import rounds
 
     store_dir, recipe = _store_dir(smk), dict(smk.params.recipe)
-    seed, round_ = int(smk.wildcards.seed), int(smk.wildcards.round)
+    seed, round_ = int(smk.wildcards.seed), int(smk.wildcards.get("round", 0))
     out = smk.output
     rounds.label(
         smk.input.split,
@@ -171,6 +171,34 @@ def train_classifier(smk):
         recipe,
         out.metrics,
     )
+
+
+def extract_round0_features(smk):
+    """A shared round 0's features: the same step every feature-reading method runs
+    (:class:`vabal.methods.base.FeaturesMethod`), once per classifier recipe."""
+    from vabal import io
+    from vabal.learn.features import extract_round
+    from vabal.run import rounds
+
+    ctx = rounds.context(
+        _store_dir(smk),
+        smk.input.split,
+        smk.input.labelled,
+        smk.params.recipe,
+        int(smk.wildcards.seed),
+        0,
+        {"classifier": smk.input.classifier},
+    )
+    io.save_torch(smk.output[0], extract_round(ctx))
+
+
+def share_round0(smk):
+    """A run's round 0: links to the files of the shared round 0 of its recipe."""
+    from vabal import io
+
+    for name, source in smk.input.items():
+        io.link_file(source, smk.output[name])
+        logging.getLogger("vabal").info("%s -> %s", smk.output[name], source)
 
 
 def method_step(smk):
