@@ -11,6 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+# One thread per test process, set before torch is imported: the suite runs in parallel
+# workers, and OpenMP threads that outnumber the cores spin against each other (a tiny
+# training then takes 40x longer under load). Workflow runs give each job its own count.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = Path(os.environ.get("VABAL_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
 

@@ -206,3 +206,150 @@ def test_one_channel_batches_have_the_standard_layout():
         grads.append([p.grad.clone() for p in model.parameters()])
     for again in grads[1:]:
         assert all(torch.equal(a, b) for a, b in zip(grads[0], again, strict=True))
+
+
+# ----------------------------------------------------------------------------- length, schedule
+def _data(n=64, side=8, classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 255, (n, side, side, 3), dtype=np.uint8), rng.integers(0, classes, n)
+
+
+def _fit(recipe, n=64):
+    x, y = _data(n)
+    model, history = train_classifier(x, y, 4, [0.5] * 3, [0.25] * 3, recipe, 0, 1)
+    return model.state_dict(), history
+
+
+def _textbook(recipe, n=64):
+    """The epochs loop as it stood before lengths in images: MultiStepLR at epoch ends."""
+    from vabal import seeding
+    from vabal.learn.training import (
+        Compute,
+        TrainStep,
+        crop_padding,
+        epoch_batches,
+        use_fast_path,
+    )
+
+    x, y = _data(n)
+    device = torch.device("cpu")
+    torch.manual_seed(seeding.derive(0, "train", 1))
+    gen = torch.Generator().manual_seed(seeding.derive(0, "batches", 1))
+    compute = Compute.of(recipe, device)
+    model = compute.model(
+        build_classifier("resnet18", 4, 3, recipe["width"], seed=seeding.derive(0, "init"))
+    )
+    data = compute.images(x, [0.5] * 3, [0.25] * 3)
+    targets = torch.as_tensor(y)
+    augment = {"padding": crop_padding(recipe, 8), "hflip": recipe["augment"]["hflip"]}
+    step = TrainStep(model, data, recipe, compute.dtype, use_fast_path(recipe, device))
+    lr, bs = recipe["lr"], recipe["batch_size"]
+    model.train()
+    for epoch in range(recipe["epochs"]):
+        xs, ys = epoch_batches(data, targets, augment, gen)
+        for lo in range(0, n, bs):
+            if min(n, lo + bs) - lo == 1:
+                continue
+            step(xs[lo : lo + bs], ys[lo : lo + bs])
+        if epoch + 1 in recipe["lr_milestones"]:
+            lr *= recipe["lr_gamma"]
+            step.set_lr(lr)
+    return model.state_dict()
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("n", [64, 65])
+def test_an_epochs_recipe_trains_as_the_textbook_loop(n):
+    """Existing configs keep their results: an epochs recipe (a last batch of one sample
+    skipped, the rate dropped after each milestone epoch) gives the same weights, bit for
+    bit, as the plain MultiStepLR loop."""
+    recipe = tiny_recipe(epochs=5, lr_milestones=[2, 4], amp="none", channels_last=False)
+    assert _same(_fit(recipe, n)[0], _textbook(recipe, n))
+
+
+def test_an_images_recipe_is_the_epochs_recipe_of_the_same_length():
+    """64 samples in batches of 16: 320 images are 5 epochs, and a drop at 0.8 of the steps
+    is epoch 4's milestone: the same weights."""
+    epochs = tiny_recipe(epochs=5, lr_milestones=[4], amp="none")
+    images = tiny_recipe(images=320, lr_drops=[0.8], amp="none")
+    (a, ha), (b, hb) = _fit(epochs), _fit(images)
+    assert _same(a, b) and [h["lr"] for h in ha] == [h["lr"] for h in hb]
+    assert hb[-1]["steps"] == 20 and sum(h["images"] for h in hb) == 320
+
+
+def test_an_images_recipe_ends_mid_epoch_whatever_the_labelled_size():
+    for n, epochs in ((64, 2), (40, 3)):  # 100 images of batch 16 = 7 steps
+        _, history = _fit(tiny_recipe(images=100, lr_schedule="cosine"), n)
+        assert history[-1]["steps"] == 7 and len(history) == epochs
+
+
+def test_schedules():
+    from vabal.learn.training import Schedule
+
+    base = tiny_recipe(images=1000, batch_size=10, lr=1.0)
+    multi = Schedule.of({**base, "lr_drops": [0.5, 0.75], "lr_gamma": 0.1}, 50)
+    assert multi.steps == 100 and multi.steps_per_epoch == 5 and multi.epochs == 20
+    assert [multi.lr(t) for t in (0, 49, 50, 74, 75, 99)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.01, 0.01]
+    )
+    cos = Schedule.of({**base, "lr_schedule": "cosine", "warmup": 0.1}, 50)
+    assert cos.lr(0) == pytest.approx(0.1) and cos.lr(9) == pytest.approx(1.0)
+    assert cos.lr(10) == pytest.approx(1.0) and cos.lr(55) == pytest.approx(0.5)
+    assert 0 < cos.lr(99) < 0.001
+    one = Schedule.of({**base, "lr_schedule": "onecycle", "warmup": 0.2}, 50)
+    assert one.lr(19) == pytest.approx(1.0) and one.lr(60) == pytest.approx(0.5)
+    assert one.lr(99) == pytest.approx(1 / 80)
+    # epochs: one sample left over is not a batch; milestones count epochs
+    ep = Schedule.of(tiny_recipe(epochs=3, batch_size=16, lr=1.0, lr_milestones=[2]), 33)
+    assert (ep.steps_per_epoch, ep.steps, ep.epochs) == (2, 6, 3)
+    assert [ep.lr(t) for t in range(6)] == pytest.approx([1, 1, 1, 1, 0.1, 0.1])
+    with pytest.raises(ValueError, match="no labelled samples"):
+        Schedule.of(base, 0)
+
+
+def test_label_smoothing_changes_the_loss_not_the_data():
+    plain = _fit(tiny_recipe(epochs=1, amp="none"))[1][0]["loss"]
+    smooth = _fit(tiny_recipe(epochs=1, amp="none", label_smoothing=0.3))[1][0]["loss"]
+    assert smooth != plain
+
+
+def test_tta_flip_averages_each_image_and_its_mirror():
+    model = build_classifier("resnet18", 4, 3, width=4, seed=0)
+    x, _ = _data(10)
+    plain = predict_logits(model, x, [0.5] * 3, [0.25] * 3, 4, "none")
+    mirror = predict_logits(model, x[:, :, ::-1].copy(), [0.5] * 3, [0.25] * 3, 4, "none")
+    both = predict_logits(model, x, [0.5] * 3, [0.25] * 3, 4, "none", tta_flip=True)
+    np.testing.assert_allclose(both, (plain + mirror) / 2, rtol=1e-5, atol=1e-5)
+
+
+def test_compute_on_a_cpu():
+    from vabal.learn.training import Compute, cpu_has_fast_bf16
+
+    cpu = torch.device("cpu")
+    auto = Compute.of({"amp": "auto", "channels_last": "auto"}, cpu)
+    assert auto.channels_last and auto.dtype == (torch.bfloat16 if cpu_has_fast_bf16() else None)
+    plain = Compute.of({"amp": "none", "channels_last": False}, cpu)
+    assert plain.dtype is None and not plain.channels_last
+    assert Compute.of({"amp": "bf16", "channels_last": True}, cpu).dtype == torch.bfloat16
+    # a one-channel batch keeps the standard strides under channels-last (see to_nchw)
+    grey = auto.images(np.zeros((3, 8, 8, 1), np.uint8), [0.5], [0.25])
+    x = grey.batch(torch.arange(3))
+    assert x.stride() == (64, 64, 8, 1)
+    rgb = auto.images(np.zeros((3, 8, 8, 3), np.uint8), [0.5] * 3, [0.25] * 3).batch(
+        torch.arange(3)
+    )
+    assert rgb.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_bf16_and_channels_last_train_a_one_channel_net_repeatably():
+    """oneDNN's backward misread a one-channel batch in the ambiguous layout (to_nchw): the
+    fast path on grey images gives the same weights twice."""
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (48, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, 48)
+    recipe = tiny_recipe(epochs=2, amp="bf16", channels_last=True)
+    a = train_classifier(x, y, 3, [0.5], [0.25], recipe, 0, 0)[0].state_dict()
+    b = train_classifier(x, y, 3, [0.5], [0.25], recipe, 0, 0)[0].state_dict()
+    assert _same(a, b) and all(torch.isfinite(v.float()).all() for v in a.values())
