@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "src"))
 BATCH, WIDTH, SIDE, CLASSES = 64, 16, 32, 10
 
 
-def step_cases(threads: tuple[int, ...]) -> list[dict]:
+def step_cases(threads: tuple[int, ...], compile_: bool = True) -> list[dict]:
     cases = []
     for kernels in ("native", "avx2"):
         for t in threads:
@@ -48,7 +48,7 @@ def step_cases(threads: tuple[int, ...]) -> list[dict]:
                     continue  # no native bf16 under the pin: emulated, 20x slower
                 for cl in (False, True):
                     cases.append({"kernels": kernels, "threads": t, "amp": amp, "cl": cl})
-    for amp in ("none", "bf16"):  # inductor, one thread
+    for amp in ("none", "bf16") if compile_ else ():  # inductor (a minute to compile), 1 thread
         for cl in (False, True):
             cases.append({"kernels": "native", "threads": 1, "amp": amp, "cl": cl, "compile": True})
     return cases
@@ -191,7 +191,7 @@ def main(argv=None) -> int:
     c.add_argument("--quick", action="store_true")
     p.add_argument("--sections", nargs="+", default=["step", "training"])
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    p.add_argument("--quick", action="store_true", help="a few steps each (tests)")
+    p.add_argument("--quick", action="store_true", help="a few steps each, no compile (tests)")
     p.add_argument(
         "--json", type=Path, default=None, help="default: bench/results/cpu-speed-<date>.json"
     )
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
 
     if "step" in args.sections:
         base = None
-        for case in step_cases(tuple(args.threads)):
+        for case in step_cases(tuple(args.threads), compile_=not args.quick):
             row = measure("step", case, args.quick)
             if base is None:  # today's step: fp32, NCHW, eager, native kernels, 1 thread
                 base = row["images_per_s"]

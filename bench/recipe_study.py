@@ -16,6 +16,11 @@ of the cells file and is never trained again: a stopped study resumes with the s
     python bench/recipe_study.py run --jobs 2                  # every cell, in order
     python bench/recipe_study.py run --only w16-60k v1         # some candidates
     python bench/recipe_study.py report                        # JSON, table and figure
+    python bench/recipe_study.py check --only v1 --datasets neu  # same numbers here?
+
+``check`` trains recorded cells again on this machine and compares their accuracies with the
+cells file, digit for digit: under pinned kernels they must be equal on any x86-64 CPU (the
+platform of each is printed beside it).
 
 ``report`` writes ``bench/results/recipe-study-cpu.json`` (every cell and the summary),
 ``docs/results/recipe_study.md`` (the table of docs/results.md) and
@@ -69,11 +74,6 @@ CANDIDATES = {
     ),
     "w16-30k": ("30 000 images", images(30_000), "avx2", ALL, None),
     "w16-60k": ("60 000 images", images(60_000), "avx2", ALL, None),
-    "w16-100k": ("100 000 images", images(100_000), "avx2", ("cifar10_plus1",), None),
-    "w16-60k-ls": ("60 000 images, label smoothing 0.2", images(60_000, label_smoothing=0.2),
-                   "avx2", ALL, None),
-    "w16-60k-cos": ("60 000 images, cosine schedule", images(60_000, lr_schedule="cosine"),
-                    "avx2", ALL, None),
     "w16-60k-1cyc": (
         "60 000 images, one-cycle (warm-up 20 %, linear to 0)",
         images(60_000, lr_schedule="onecycle", warmup=0.2),
@@ -81,6 +81,13 @@ CANDIDATES = {
         ALL,
         None,
     ),
+    "w16-60k-cos": ("60 000 images, cosine schedule", images(60_000, lr_schedule="cosine"),
+                    "avx2", ALL, None),
+    "w16-60k-early": ("60 000 images, lr x0.1 after 25 %", images(60_000, lr_drops=[0.25]),
+                      "avx2", ALL, None),
+    "w16-60k-ls": ("60 000 images, label smoothing 0.2", images(60_000, label_smoothing=0.2),
+                   "avx2", ALL, None),
+    "w16-100k": ("100 000 images", images(100_000), "avx2", ("cifar10_plus1",), None),
     "w32-30k": ("width 32, 30 000 images", images(30_000, width=32), "avx2",
                 ("cifar10_plus1",), None),
     # kernel sensitivity: the same seeds under this CPU's own fp32 kernels
@@ -204,7 +211,12 @@ def run(args) -> int:
         for line in args.cells.read_text().splitlines():
             if line.strip():
                 done.add(key(json.loads(line)))
-    todo = [c for c in cells(args.only) if key(c) not in done]
+    todo = [
+        c
+        for c in (cells_override or cells(args.only))
+        if key(c) not in done
+        and (not getattr(args, "datasets", None) or c["dataset"] in args.datasets)
+    ]
     print(f"{len(done)} cells done, {len(todo)} to train", flush=True)
     lock = threading.Lock()
     failed = []
@@ -233,6 +245,53 @@ def run(args) -> int:
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(one, todo))
     return 1 if failed else 0
+
+
+def check(args) -> int:
+    """Train recorded cells again here and compare their accuracies with the record."""
+    import tempfile
+
+    recorded = {}
+    for line in args.cells.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            recorded[key(row)] = row
+    chosen = [
+        c
+        for c in cells(args.only)
+        if key(c) in recorded
+        and (not args.datasets or c["dataset"] in args.datasets)
+        and (not args.seeds or c["seed"] in args.seeds)
+    ]
+    if not chosen:
+        raise SystemExit("recipe_study check: no recorded cell matches")
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "cells.jsonl"
+        ns = argparse.Namespace(
+            cells=fresh, only=None, datasets=None, jobs=args.jobs, results=args.results
+        )
+        global cells_override
+        cells_override = chosen
+        run(ns)
+        again = {key(r): r for r in map(json.loads, fresh.read_text().splitlines())}
+    differ = 0
+    for k in map(key, chosen):
+        old, new = recorded[k], again.get(k)
+        same = new is not None and all(
+            old[m] == new[m] for m in ("balanced_accuracy", "accuracy", "balanced_accuracy_tta")
+        )
+        differ += not same
+        now = "failed" if new is None else f"{100 * new['balanced_accuracy']:.4f}"
+        print(
+            f"{'same' if same else 'DIFFERENT':>9} {k}: recorded "
+            f"{100 * old['balanced_accuracy']:.4f} on {old['platform']['cpu']} "
+            f"({old['platform']['cpu_capability']}), here {now}"
+        )
+    print(f"{len(chosen) - differ} of {len(chosen)} cells give the recorded numbers here")
+    return 1 if differ else 0
+
+
+cells_override = None  # check's cells, for run()
 
 
 def cell_main(args) -> int:
@@ -371,6 +430,7 @@ def main(argv=None) -> int:
     r = sub.add_parser("run", help="train every cell not in the cells file yet")
     r.add_argument("--jobs", type=int, default=2)
     r.add_argument("--only", nargs="+", choices=list(CANDIDATES))
+    r.add_argument("--datasets", nargs="+", choices=list(BUDGETS))
     r.add_argument("--results", type=Path, default=ROOT / "results" / "cpu")
     r.add_argument("--cells", type=Path, default=CELLS)
     c = sub.add_parser("cell", help="one cell (a JSON object), in this process")
@@ -378,8 +438,15 @@ def main(argv=None) -> int:
     c.add_argument("--results", default=str(ROOT / "results" / "cpu"))
     rep = sub.add_parser("report", help="the JSON, table and figure from the cells file")
     rep.add_argument("--cells", type=Path, default=CELLS)
+    chk = sub.add_parser("check", help="train recorded cells again here and compare")
+    chk.add_argument("--only", nargs="+", choices=list(CANDIDATES))
+    chk.add_argument("--datasets", nargs="+", choices=list(BUDGETS))
+    chk.add_argument("--seeds", nargs="+", type=int)
+    chk.add_argument("--jobs", type=int, default=2)
+    chk.add_argument("--results", type=Path, default=ROOT / "results" / "cpu")
+    chk.add_argument("--cells", type=Path, default=CELLS)
     args = p.parse_args(argv)
-    return {"run": run, "cell": cell_main, "report": report}[args.command](args)
+    return {"run": run, "cell": cell_main, "report": report, "check": check}[args.command](args)
 
 
 if __name__ == "__main__":

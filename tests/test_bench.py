@@ -107,3 +107,30 @@ def test_estimate_command_prints_a_total(tmp_path, tiny_config, capsys):
     out = capsys.readouterr().out
     assert "digits_plus1" in out and "GPU hours" in out and "in 3 GPU jobs" in out
     assert "round 0: 1 trainings shared by 1 runs" in out
+
+
+def test_cpu_speed_bench_prints_every_case(tmp_path):
+    """bench/cpu_speed.py at its quick size (no torch.compile: a minute per case): a row per
+    case, speed-ups against today's step and today's training (no timing asserted); a case
+    that crashes is a row with its error."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "speed.json"
+    cmd = [sys.executable, str(REPO / "bench" / "cpu_speed.py"), "--quick", "--threads", "1"]
+    proc = subprocess.run([*cmd, "--json", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    steps = [r for r in rows if r["section"] == "step"]
+    trainings = [r for r in rows if r["section"] == "training"]
+    assert len(trainings) == 3 and trainings[0]["speedup"] == 1.0
+    assert steps[0]["name"] == "fp32, NCHW, 1 thread(s), native kernels"
+    assert any("avx2 kernels" in r["name"] for r in steps)
+    assert not any("torch.compile" in r["name"] for r in steps)  # not at the quick size
+    for row in rows:
+        assert "error" in row or row["images_per_s"] > 0, row
+        assert f"[{row['section']}] {row['name']}" in proc.stdout
+    pinned = trainings[2]["platform"]
+    assert pinned["cpu_kernels"] == "avx2" and pinned["cpu_capability"] == "AVX2"
