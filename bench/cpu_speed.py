@@ -39,16 +39,17 @@ sys.path.insert(0, str(ROOT / "src"))
 BATCH, WIDTH, SIDE, CLASSES = 64, 16, 32, 10
 
 
-def step_cases(threads: tuple[int, ...], compile_: bool = True) -> list[dict]:
+def step_cases(threads: tuple[int, ...], compile_: bool = True, native_bf16=True) -> list[dict]:
     cases = []
     for kernels in ("native", "avx2"):
         for t in threads:
             for amp in ("none", "bf16"):
-                if kernels == "avx2" and amp == "bf16":
-                    continue  # no native bf16 under the pin: emulated, 20x slower
+                if amp == "bf16" and (kernels == "avx2" or not native_bf16):
+                    continue  # no native bf16 (the pin, or the CPU): emulated, 20x slower
                 for cl in (False, True):
                     cases.append({"kernels": kernels, "threads": t, "amp": amp, "cl": cl})
-    for amp in ("none", "bf16") if compile_ else ():  # inductor (a minute to compile), 1 thread
+    precisions = ("none", "bf16") if native_bf16 else ("none",)
+    for amp in precisions if compile_ else ():  # inductor: a minute to compile; one thread
         for cl in (False, True):
             cases.append({"kernels": "native", "threads": 1, "amp": amp, "cl": cl, "compile": True})
     return cases
@@ -200,6 +201,25 @@ def main(argv=None) -> int:
         return child(args)
 
     rows = []
+    from vabal.learn.training import cpu_has_fast_bf16
+    from vabal.report.provenance import platform
+
+    here = platform()
+    bf16 = cpu_has_fast_bf16()
+    decision = {
+        "section": "default",
+        "name": "amp: auto on this CPU",
+        "value": "bf16" if bf16 else "fp32",
+        "reason": (
+            "native bf16 (AVX512-BF16 or AMX)"
+            if bf16
+            else "no native bf16 on this CPU: amp auto keeps fp32 (bf16 would be emulated)"
+        ),
+        "platform": here,
+    }
+    rows.append(decision)
+    print(f"[default] {decision['name']}: {decision['value']} ({decision['reason']}); "
+          f"{here['cpu']}, flags {', '.join(here['cpu_flags'])}", flush=True)  # fmt: skip
 
     def add(section, name, row, baseline=None):
         row = {"section": section, "name": name, **row}
@@ -214,7 +234,7 @@ def main(argv=None) -> int:
 
     if "step" in args.sections:
         base = None
-        for case in step_cases(tuple(args.threads), compile_=not args.quick):
+        for case in step_cases(tuple(args.threads), compile_=not args.quick, native_bf16=bf16):
             row = measure("step", case, args.quick)
             if base is None:  # today's step: fp32, NCHW, eager, native kernels, 1 thread
                 base = row["images_per_s"]

@@ -129,7 +129,9 @@ def test_cpu_speed_bench_prints_every_case(tmp_path):
     assert steps[0]["name"] == "fp32, NCHW, 1 thread(s), native kernels"
     assert any("avx2 kernels" in r["name"] for r in steps)
     assert not any("torch.compile" in r["name"] for r in steps)  # not at the quick size
-    for row in rows:
+    default = [r for r in rows if r["section"] == "default"]
+    assert len(default) == 1 and default[0]["value"] in ("bf16", "fp32")
+    for row in steps + trainings:
         assert "error" in row or row["images_per_s"] > 0, row
         assert f"[{row['section']}] {row['name']}" in proc.stdout
     pinned = trainings[2]["platform"]

@@ -148,6 +148,10 @@ def recipe_for(kind: str) -> dict:
         "lr_milestones": [],
         "augment": {"crop_padding": 1, "hflip": False},
         "device": "cpu",
+        # fp32: a network of width 2 trained for one or two steps is at the edge of
+        # stability, and bf16 rounding can tip its eval-mode outputs over (DivergedError)
+        "amp": "none",
+        "channels_last": False,
     }
     return {**recipe, **REGISTRY[kind].classifier}
 

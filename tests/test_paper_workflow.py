@@ -356,3 +356,47 @@ def test_same_numbers_from_a_second_drawing(drawn, tmp_path):
     after = pd.read_csv(drawn / "results/figures/fig12.csv")
     pd.testing.assert_frame_equal(before, after)
     assert np.isfinite(after["accuracy_mean"]).all()
+
+
+def test_round0_is_shared_and_equals_a_round0_of_its_own(drawn, tmp_path):
+    """Random and VaB-AL of one dataset and seed share round 0 (one recipe): their round-0
+    files are links to one folder, and a round 0 trained apart, with the method's own
+    recipe, gives the same weights, metrics and features."""
+    import torch
+
+    from vabal import io
+    from vabal.learn.features import extract_round
+    from vabal.plan import config as cfg
+    from vabal.plan import workflow as vw
+    from vabal.run import rounds
+
+    config = cfg.validate(copy.deepcopy(REDUCED))
+    results = drawn / "results"
+    run0 = {m: results / f"runs/d/{m}/seed0/round0" for m in ("random", "vabal")}
+    shared = {(run0[m] / "classifier.pt").resolve().parent for m in run0}
+    assert len(shared) == 1 and (run0["random"] / "classifier.pt").is_symlink()
+    assert shared.pop() == (results / "round0/d" / vw.round0_id(config, "d", "vabal") / "seed0")
+    table = pd.read_parquet(results / "tables/rounds.parquet")
+    first = table[(table["dataset"] == "d") & (table["seed"] == 0) & (table["round"] == 0)]
+    cols = ["n_labelled", "accuracy", "balanced_accuracy", "labelled_per_class"]
+    rows = first.set_index("method").loc[["random", "vabal"], cols].astype(str)
+    assert (rows.iloc[0] == rows.iloc[1]).all()
+
+    own = tmp_path / "round0"
+    store, split = results / "data/digits", results / "splits/d/seed0.parquet"
+    recipe = cfg.training_recipe(config, "d", "vabal")
+    rounds.label(split, own / "labelled.parquet", 0)
+    rounds.train_classifier(store, own / "labelled.parquet", recipe, 0, 0, own / "classifier.pt")
+    rounds.evaluate(
+        store, split, own / "labelled.parquet", own / "classifier.pt", "test", recipe,
+        own / "metrics.json",
+    )  # fmt: skip
+    mine, theirs = (io.load_torch(d / "classifier.pt")["state_dict"] for d in (own, run0["vabal"]))
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+    a, b = (io.read_json(d / "metrics.json") for d in (own, run0["vabal"]))
+    assert {k: a[k] for k in cols} == {k: b[k] for k in cols}
+    ctx = rounds.context(store, split, own / "labelled.parquet", recipe, 0, 0,
+                         {"classifier": own / "classifier.pt"})  # fmt: skip
+    feats, stored = extract_round(ctx), io.load_torch(run0["vabal"] / "features.pt")
+    assert torch.equal(feats["logits"], stored["logits"])
+    assert all(torch.equal(x, y) for x, y in zip(feats["taps"], stored["taps"], strict=True))
