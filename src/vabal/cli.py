@@ -6,7 +6,9 @@
 ``vabal estimate CONFIG BENCH.json...`` the GPU time of a config's grid
 (:mod:`vabal.plan.estimate`);
 ``vabal leaderboard CONFIG... --out PREFIX`` draws the config's leaderboard from the runs
-that have finished so far (every round there), as the ``leaderboard`` target does from all.
+that have finished so far (every round there), as the ``leaderboard`` target does from all;
+``vabal next IMAGES LABELS.csv --out ROUND/ [...]`` runs one real round on a user's own
+images and says which to label next (:mod:`vabal.run.labelling`; ``vabal next -h``).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ def main(argv: list[str] | None = None) -> int:
         from vabal import bench
 
         return bench.main(argv[1:])
-    if argv[:1] == ["estimate"]:
-        from vabal.plan import estimate
-
+    if argv[:1] in (["estimate"], ["next"]):
+        if argv[0] == "estimate":
+            from vabal.plan.estimate import main as command
+        else:
+            from vabal.run.labelling import main as command
         try:
-            return estimate.main(argv[1:])
+            return command(argv[1:])
         except VabalError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -42,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     board.add_argument("--out", required=True, help="prefix of the .csv .md .html .png files")
     sub.add_parser("bench", help="speed benchmark (vabal bench -h)", add_help=False)
     sub.add_parser("estimate", help="GPU time of a grid (vabal estimate -h)", add_help=False)
+    sub.add_parser(
+        "next", help="which of your images to label next (vabal next -h)", add_help=False
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "check-config":

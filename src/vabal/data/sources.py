@@ -592,6 +592,34 @@ def load_imagefolder(path, *, channels: int | None = None) -> RawDataset:
     return _image_dataset(tree, kind="imagefolder", split=None, channels=channels)
 
 
+def list_images(path) -> list[str]:
+    """Every image of a folder (or tar archive), at any depth, as relative posix paths in
+    natural order; hidden files and other extensions left out."""
+    tree = _Tree.read(_existing_path("imagefolder", path), _is_image_name)
+    return sorted(tree.files, key=_natural_key)
+
+
+def read_images(path, rels: list[str], channels: int | None = None, size: int | None = None):
+    """The images ``rels`` of a folder as one uint8 (N, H, W, C) array: all of one size, or
+    each resized to ``size`` x ``size`` (area averaging); ``channels`` as in
+    :func:`load_imagefolder`. An unreadable image raises DataError naming it."""
+    tree = _Tree.read(_existing_path("imagefolder", path), _is_image_name)
+    if size is not None:
+        files = dict(tree.files)
+        for rel in rels:
+            img = _decode_image(tree.read_bytes(rel), tree.where(rel))
+            if img.size != (size, size):
+                if img.mode not in ("L", "RGB"):
+                    img = img.convert("L" if img.mode in _GRAY_MODES else "RGB")
+                img = img.resize((size, size), Image.Resampling.BOX)
+            buffer = io.BytesIO()
+            img.save(buffer, format="PNG")
+            data = buffer.getvalue()
+            files[rel] = lambda data=data: data
+        tree.files = files
+    return _decode_samples(tree, [_Sample("train", 0, rel) for rel in rels], channels)
+
+
 SOURCE_KINDS: dict[str, Callable[..., RawDataset]] = {
     "digits": load_digits,
     "neu": load_neu,

@@ -91,6 +91,39 @@ def prepare(source_cfg: dict, out_dir: str | Path) -> None:
     io.write_json(out_dir / "meta.json", meta)
 
 
+def write_store(out_dir, images: np.ndarray, labels, class_names: list[str], names) -> None:
+    """A store from arrays (a user's images, :mod:`vabal.run.labelling`): every image
+    "train", a label of -1 where it is not known; mean and std over all images."""
+    import pandas as pd
+
+    labels = np.asarray(labels, dtype=np.int64)
+    pixels = images.astype(np.float64) / 255.0
+    table = pd.DataFrame(
+        {
+            "sample_id": np.arange(len(images), dtype=np.int64),
+            "label": labels,
+            "class_name": [class_names[i] if i >= 0 else "" for i in labels],
+            "source_split": "train",
+            "name": list(names),
+        }
+    )
+    meta = {
+        "kind": "labelling",
+        "num_samples": len(images),
+        "num_classes": len(class_names),
+        "class_names": list(class_names),
+        "image_shape": list(images.shape[1:]),
+        "mean": pixels.mean(axis=(0, 1, 2)).tolist(),
+        "std": np.maximum(pixels.std(axis=(0, 1, 2)), 1e-3).tolist(),
+        "counts": {"train": len(images), "test": 0},
+        "train_class_counts": np.bincount(labels[labels >= 0], minlength=len(class_names)).tolist(),
+    }
+    out_dir = Path(out_dir)
+    io.write_npy(out_dir / "images.npy", np.ascontiguousarray(images, dtype=np.uint8))
+    io.write_parquet(out_dir / "samples.parquet", table)
+    io.write_json(out_dir / "meta.json", meta)
+
+
 def resize_images(images: np.ndarray, side: int) -> np.ndarray:
     """``images`` (N, H, W, C uint8) resized to ``side`` x ``side``: area averaging when an
     image shrinks (a 2x reduction averages each 2x2 block), bilinear when it grows."""
