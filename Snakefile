@@ -6,6 +6,7 @@
 #   snakemake fig3a table1 --cores 2              single targets (snakemake --list-rules)
 #   snakemake all --cores 2 --configfile configs/quickstart.yaml
 #   snakemake all --cores 2 --config only_datasets='[neu]' only_seeds='[0]'
+#   snakemake to_label --configfile configs/labelling.yaml   which of your images to label
 
 
 from snakemake.utils import min_version
@@ -28,6 +29,7 @@ include: "workflow/rules/rounds.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/beyond.smk"
+include: "workflow/rules/labelling.smk"
 
 
 rule all:

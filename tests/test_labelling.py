@@ -173,3 +173,27 @@ def test_the_command_line_prints_the_one_message(folder, tmp_path, capsys):
     assert cli([*args, "500"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --budget 500 is larger than") and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_snakemake_target_writes_the_round(folder, tmp_path):
+    """`snakemake to_label` with configs/labelling.yaml and the labelling section pointed at
+    the folder: the same round as the command's."""
+    import yaml
+    from conftest import REPO, run_snakemake
+
+    root, _ = folder
+    labels = write_labels(tmp_path / "labels.csv", first_labels(folder))
+    config = yaml.safe_load((REPO / "configs" / "labelling.yaml").read_text())
+    config["labelling"] = {
+        "images": str(root / "images"),
+        "labels": str(labels),
+        "out": str(tmp_path / "session" / "round1"),
+        "method": "margin",
+        "budget": 10,
+        "training": RECIPE,
+    }
+    run_snakemake(tmp_path / "work", config, targets=["to_label"])
+    made = pd.read_csv(tmp_path / "session" / "round1" / "to_label.csv")
+    direct = pd.read_csv(run(folder, tmp_path, first_labels(folder)) / "to_label.csv")
+    assert made.equals(direct)

@@ -71,13 +71,28 @@ def validate(config: dict, schema: str | Path = SCHEMA) -> dict:
 
 
 def _normalise_cli_values(config: dict) -> None:
-    """``--config only_seeds=[0,1]`` arrives as strings: read digit strings as integers."""
+    """``--config only_seeds=[0,1]`` arrives as strings: read digit strings as integers (and,
+    in ``labelling``, its numbers and its training's numbers and booleans as YAML would)."""
+    import yaml
+
     for key in ("seeds", "only_seeds", "skip_seeds"):
         values = config.get(key)
         if isinstance(values, list):
             config[key] = [
                 int(v) if isinstance(v, str) and v.strip().isdigit() else v for v in values
             ]
+    spec = config.get("labelling")
+    if isinstance(spec, dict):
+        for key in ("budget", "seed", "size", "channels"):
+            if isinstance(spec.get(key), str) and spec[key].strip().isdigit():
+                spec[key] = int(spec[key])
+        training = spec.get("training")
+        if isinstance(training, dict):
+            for key, value in training.items():
+                if isinstance(value, str):
+                    parsed = yaml.safe_load(value)
+                    if isinstance(parsed, int | float | bool):
+                        training[key] = parsed
 
 
 def _check_schema(config: dict, schema_path: str | Path) -> None:
@@ -166,6 +181,11 @@ def _check_references(config: dict) -> None:
                 f"config error at methods.{name}.kind: unknown method {method['kind']!r} "
                 f"(known: {', '.join(sorted(REGISTRY))})"
             )
+    if "labelling" in config and config["labelling"]["method"] not in methods:
+        raise ConfigError(
+            f"config error at labelling.method: unknown method "
+            f"{config['labelling']['method']!r} (defined: {', '.join(methods)})"
+        )
     for i, run in enumerate(config.get("runs", [])):
         _check_names(run["datasets"], datasets, f"runs[{i}].datasets")
         _check_names(run["methods"], methods, f"runs[{i}].methods")

@@ -280,3 +280,22 @@ def leaderboard(smk):
     out = {k: smk.output[k] for k in ("csv", "md", "html", "data")}
     out["png"] = smk.output.figure
     write_leaderboard(target_rounds(smk.input.rounds, spec), spec, out, _provenance(smk))
+
+
+def to_label(smk):
+    """One real round on the user's images (the config's labelling section)."""
+    from vabal.run.labelling import next_round
+
+    spec = dict(smk.params.labelling)
+    next_round(
+        spec["images"],
+        smk.input.labels,
+        smk.output[0],
+        method=dict(smk.params.method),
+        budget=spec["budget"],
+        seed=spec["seed"],
+        recipe=spec.get("training"),
+        classes=spec.get("classes"),
+        size=spec.get("size"),
+        channels=spec.get("channels"),
+    )
