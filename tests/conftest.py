@@ -157,9 +157,16 @@ def features_round(path: Path, ids, labelled, penultimate, logits, seed=0, round
     )
 
 
+def local_cifar10() -> str:
+    """The paper config's cifar10 source on these machines (its default is the official URL,
+    which the machines of the tests cannot reach)."""
+    return f"{{kind: cifar10, path: {SHARED_DATASETS / 'cifar10-jpeg-q75.tar.xz'}}}"
+
+
 def standin_sources_arg(archive: Path) -> str:
-    """--config argument pointing the paper config's cifar100 source at a stand-in."""
-    return f"sources={{cifar100: {{kind: cifar100, path: {archive}}}}}"
+    """--config argument pointing the paper config's cifar100 source at a stand-in and its
+    cifar10 source at the local archive."""
+    return f"sources={{cifar10: {local_cifar10()}, cifar100: {{kind: cifar100, path: {archive}}}}}"
 
 
 @pytest.fixture

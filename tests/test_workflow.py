@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, local_cifar10
 
 pytestmark = pytest.mark.slow
 
@@ -126,6 +126,7 @@ def test_paper_config_dag_resolves(tmp_path):
             "only_datasets=[cifar10_plus1]",
             "only_seeds=[0]",
             f"results={tmp_path / 'results'}",
+            f"sources={{cifar10: {local_cifar10()}}}",
         ],
         cwd=REPO,
         capture_output=True,

@@ -4,6 +4,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from vabal.run import cluster as vc
+from vabal.data import download
 from vabal.run import forkserver, kernels, locks
 from vabal.plan import layout
 from vabal.plan import workflow as vw
@@ -69,6 +70,14 @@ wildcard_constraints:
     seed=r"\d+",
     round=r"\d+",
     recipe=r"r[0-9a-f]{10}",
+
+
+def source_download(w):
+    """A source whose path is a URL: its checked download (rule download_source)."""
+    path = config["sources"][w.source].get("path")
+    if not download.is_url(path):
+        return {}
+    return {"archive": f"{R}/{download.download_path(w.source, path)}"}
 
 
 def store_files(w):

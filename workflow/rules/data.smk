@@ -1,4 +1,21 @@
+rule download_source:
+    input:
+        lambda w: storage(config["sources"][w.source]["path"]),
+    output:
+        f"{R}/{download.DOWNLOADS}",
+    log:
+        f"{R}/logs/download_source/{{source}}/{{name}}.log",
+    conda:
+        ENV
+    params:
+        source=lambda w: config["sources"][w.source],
+    script:
+        "../scripts/download_source.py"
+
+
 rule prepare_source:
+    input:
+        unpack(source_download),
     output:
         **{k: f"{STORE}/{f}" for k, f in layout.STORE_FILES.items()},
     log:

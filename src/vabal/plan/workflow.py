@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vabal.errors import ConfigError
+from vabal.errors import ConfigError, DataError
 from vabal.methods import REGISTRY
 from vabal.plan import config as cfg
 from vabal.plan import grid
@@ -26,7 +26,10 @@ EXPECTED_LAYOUT = {
 
 
 def check_sources(config: dict) -> None:
-    """Fail up front when a source that a selected run needs has no data yet."""
+    """Fail up front when a source that a selected run needs has no data yet: a local path
+    that does not exist, or a URL whose server cannot be reached or has no such file."""
+    from vabal.data import download
+
     results = Path(config["results"])
     needed = {config["datasets"][d]["source"] for d in grid.selected_datasets(config)}
     for name in sorted(needed):
@@ -35,6 +38,13 @@ def check_sources(config: dict) -> None:
             src["kind"] == "digits"
             or (results / STORE.format(source=name) / STORE_FILES["meta"]).exists()
         ):
+            continue
+        if download.is_url(src["path"]):
+            if not (results / download.download_path(name, src["path"])).exists():
+                try:
+                    download.check_reachable(src["path"])
+                except DataError as exc:
+                    raise ConfigError(f"config error at sources.{name}.path: {exc}") from None
             continue
         if not Path(src["path"]).exists():
             users = [

@@ -132,7 +132,25 @@ def _context(smk):
 def prepare_source(smk):
     from vabal.run import rounds
 
-    rounds.prepare_source(dict(smk.params.source), Path(smk.output.meta).parent)
+    source = dict(smk.params.source)
+    archive = smk.input.get("archive")  # a URL's checked download (rule download_source)
+    if archive:
+        source["path"] = archive
+    rounds.prepare_source(source, Path(smk.output.meta).parent)
+
+
+def download_source(smk):
+    from vabal.data import download
+
+    source = dict(smk.params.source)
+    download.finish(
+        smk.wildcards.source,
+        source["path"],
+        smk.input[0],
+        smk.output[0],
+        source.get("sha256"),
+        source.get("md5"),
+    )
 
 
 def make_split(smk):
