@@ -197,3 +197,15 @@ def test_the_snakemake_target_writes_the_round(folder, tmp_path):
     made = pd.read_csv(tmp_path / "session" / "round1" / "to_label.csv")
     direct = pd.read_csv(run(folder, tmp_path, first_labels(folder)) / "to_label.csv")
     assert made.equals(direct)
+
+
+def test_images_of_several_sizes_need_a_size(tmp_path):
+    from vabal.data.sources import list_images, read_images
+
+    for i, side in enumerate((8, 12, 20)):
+        Image.fromarray(np.full((side, side), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    names = list_images(tmp_path)
+    with pytest.raises(DataError, match="must all have one size"):
+        read_images(tmp_path, names)
+    images = read_images(tmp_path, names, size=10)
+    assert images.shape == (3, 10, 10, 1) and images[2].min() == 80  # area average of a flat image

@@ -604,20 +604,20 @@ def read_images(path, rels: list[str], channels: int | None = None, size: int | 
     each resized to ``size`` x ``size`` (area averaging); ``channels`` as in
     :func:`load_imagefolder`. An unreadable image raises DataError naming it."""
     tree = _Tree.read(_existing_path("imagefolder", path), _is_image_name)
-    if size is not None:
-        files = dict(tree.files)
-        for rel in rels:
-            img = _decode_image(tree.read_bytes(rel), tree.where(rel))
-            if img.size != (size, size):
-                if img.mode not in ("L", "RGB"):
-                    img = img.convert("L" if img.mode in _GRAY_MODES else "RGB")
-                img = img.resize((size, size), Image.Resampling.BOX)
-            buffer = io.BytesIO()
-            img.save(buffer, format="PNG")
-            data = buffer.getvalue()
-            files[rel] = lambda data=data: data
-        tree.files = files
-    return _decode_samples(tree, [_Sample("train", 0, rel) for rel in rels], channels)
+    if size is None:
+        return _decode_samples(tree, [_Sample("train", 0, rel) for rel in rels], channels)
+    decoded = [_decode_image(tree.read_bytes(rel), tree.where(rel)) for rel in rels]
+    grey = channels == 1 or (channels is None and all(i.mode in _GRAY_MODES for i in decoded))
+    depth = 1 if grey else 3
+    images = np.empty((len(rels), size, size, depth), dtype=np.uint8)
+    for k, img in enumerate(decoded):
+        pixels = _to_array(img, depth)
+        if pixels.shape[:2] != (size, size):
+            mode = "L" if depth == 1 else "RGB"
+            resized = Image.fromarray(pixels, mode).resize((size, size), Image.Resampling.BOX)
+            pixels = np.asarray(resized)
+        images[k] = pixels[..., None] if pixels.ndim == 2 else pixels
+    return images
 
 
 SOURCE_KINDS: dict[str, Callable[..., RawDataset]] = {
