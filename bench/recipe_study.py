@@ -85,9 +85,27 @@ CANDIDATES = {
                     "avx2", ALL, None),
     "w16-60k-early": ("60 000 images, lr x0.1 after 25 %", images(60_000, lr_drops=[0.25]),
                       "avx2", ALL, None),
-    "w16-60k-ls": ("60 000 images, label smoothing 0.2", images(60_000, label_smoothing=0.2),
-                   "avx2", ALL, None),
-    "w16-100k": ("100 000 images", images(100_000), "avx2", ("cifar10_plus1",), None),
+    "w16-60k-1cyc-ls": (
+        "60 000 images, one-cycle, label smoothing 0.2",
+        images(60_000, lr_schedule="onecycle", warmup=0.2, label_smoothing=0.2),
+        "avx2",
+        ALL,
+        None,
+    ),
+    "w16-60k-1cyc-lr0.1": (
+        "60 000 images, one-cycle to lr 0.1",
+        images(60_000, lr_schedule="onecycle", warmup=0.2, lr=0.1),
+        "avx2",
+        ALL,
+        None,
+    ),
+    "w16-100k-1cyc": (
+        "100 000 images, one-cycle",
+        images(100_000, lr_schedule="onecycle", warmup=0.2),
+        "avx2",
+        ALL,
+        None,
+    ),
     "w32-30k": ("width 32, 30 000 images", images(30_000, width=32), "avx2",
                 ("cifar10_plus1",), None),
     # kernel sensitivity: the same seeds under this CPU's own fp32 kernels
@@ -98,11 +116,21 @@ CANDIDATES = {
         ALL,
         None,
     ),
-    "w16-60k@native": ("60 000 images, this CPU's own fp32 kernels", images(60_000),
-                       "native", ALL, None),
+    "w16-60k-1cyc@native": (
+        "60 000 images, one-cycle, this CPU's own fp32 kernels",
+        images(60_000, lr_schedule="onecycle", warmup=0.2),
+        "native",
+        ALL,
+        None,
+    ),
     # precision: bf16 autocast where the CPU has it natively
-    "w16-60k-bf16": ("60 000 images, bf16 autocast", images(60_000, amp="bf16"), "native",
-                     ALL, (1500, 1000)),
+    "w16-60k-1cyc-bf16": (
+        "60 000 images, one-cycle, bf16 autocast",
+        images(60_000, lr_schedule="onecycle", warmup=0.2, amp="bf16"),
+        "native",
+        ALL,
+        (1500, 1000),
+    ),
 }  # fmt: skip
 
 
