@@ -14,38 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_method_invariants import TINY_PARAMS, recipe_for
 
 from vabal import io
 from vabal.bench import write_store
 from vabal.errors import DivergedError
 from vabal.methods import REGISTRY
-from vabal.plan.config import TRAINING_DEFAULTS
 from vabal.run import rounds
 
-#: each method shrunk to a fraction of a second
-PARAMS = {
-    "random": {},
-    "bald": {"mc_samples": 2, "batch_size": 64},
-    "coreset": {},
-    "vaal": {"epochs": 1, "width": 2, "latent_dim": 4, "batch_size": 16},
-    "vabal": {"epochs": 1, "mc_samples": 2, "latent_per_class": 2, "batch_size": 8},
-    "margin": {},
-    "entropy": {},
-    "balanced": {},
-    "badge": {},
-    "typiclust": {"kmeans_iters": 5},
-}
+PARAMS = TINY_PARAMS  # each method shrunk to a fraction of a second
 FILES = {"extract_features": "features.pt", "train_vae": "vae.pt", "score": "scores.parquet"}
-RECIPE = {
-    **TRAINING_DEFAULTS,
-    "width": 2,
-    "epochs": 1,
-    "batch_size": 16,
-    "lr": 0.05,
-    "lr_milestones": [],
-    "augment": {"crop_padding": 1, "hflip": False},
-    "device": "cpu",
-}
 
 
 def test_every_method_is_covered():
@@ -74,7 +52,7 @@ def trained_round(store: Path, kind: str) -> tuple[Path, dict]:
     d = round_dir(store, kind)
     shutil.rmtree(d, ignore_errors=True)  # another test's round of this method
     rounds.label(store / "split.parquet", d / "labelled.parquet", 0)
-    recipe = {**RECIPE, **REGISTRY[kind].classifier}
+    recipe = recipe_for(kind)
     rounds.train_classifier(
         store / "store", d / "labelled.parquet", recipe, 0, 0, d / "classifier.pt"
     )
@@ -186,7 +164,7 @@ def test_a_diverging_training_stops_before_any_classifier_is_written(store):
     learning rate of 1e30 turns the loss to NaN within a few steps."""
     d = round_dir(store, "random")
     rounds.label(store / "split.parquet", d / "labelled.parquet", 0)
-    recipe = {**RECIPE, "lr": 1e30, "epochs": 3}
+    recipe = {**recipe_for("random"), "lr": 1e30, "epochs": 3}
     with pytest.raises(DivergedError, match="training loss") as exc:
         rounds.train_classifier(
             store / "store", d / "labelled.parquet", recipe, 0, 0, d / "classifier.pt"

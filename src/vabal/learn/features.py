@@ -33,10 +33,8 @@ def extract(
     channels_last: str | bool = "auto",
 ):
     """Pooled stage outputs (list of 4 float16 tensors) and float32 logits of ``images``."""
-    device = next(model.parameters()).device
-    compute = Compute.of({"amp": amp, "channels_last": channels_last}, device)
-    model = compute.model(model)
-    model.eval()
+    compute, model = Compute.inference(model, amp, channels_last)
+    device = compute.device
     taps, logits = [[] for _ in range(4)], []
     progress = Progress(log, "features extracted", len(images))
     for lo in range(0, len(images), batch_size):

@@ -87,6 +87,14 @@ class Compute:
         layout = recipe.get("channels_last", "auto")
         return cls(device, amp_dtype(recipe["amp"], device), layout in ("auto", True))
 
+    @classmethod
+    def inference(cls, model: nn.Module, amp: str, channels_last) -> tuple[Compute, nn.Module]:
+        """How to run ``model`` (on its device) for inference, and the model in eval mode
+        in that layout."""
+        device = next(model.parameters()).device
+        compute = cls.of({"amp": amp, "channels_last": channels_last}, device)
+        return compute, compute.model(model).eval()
+
     def model(self, model: nn.Module) -> nn.Module:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         return model.to(device=self.device, memory_format=fmt)
@@ -471,10 +479,8 @@ def predict_logits(
 ) -> np.ndarray:
     """Logits (float32) of ``images`` in eval mode, batched on the model's device; with
     ``tta_flip`` the mean of each image's logits and its mirror's."""
-    device = next(model.parameters()).device
-    compute = Compute.of({"amp": amp, "channels_last": channels_last}, device)
-    model = compute.model(model)
-    model.eval()
+    compute, model = Compute.inference(model, amp, channels_last)
+    device = compute.device
     out = []
     for lo in range(0, len(images), batch_size):
         chunk = compute.images(images[lo : lo + batch_size], mean, std)

@@ -160,41 +160,27 @@ def next_round(
     full_recipe = {**TRAINING_DEFAULTS, **RECIPE, **(recipe or {}), "device": "cpu"}
     full_recipe.update(REGISTRY[kind].classifier)
 
+    record = {
+        "images": str(images_dir.resolve()),
+        "labels_csv": str(labels_csv.resolve()),
+        "labels_sha256": _sha256(labels_csv.read_bytes()),
+        "image_list_sha256": _sha256("\n".join(names).encode()),
+        "n_images": len(names),
+        "n_labelled": len(labels),
+        "n_pool": len(pool),
+        "classes": class_names,
+        "method": {"kind": kind, **method},
+        "budget": budget,
+        "seed": seed,
+        "recipe": full_recipe,
+        "size": size,
+        "channels": channels,
+    }
     tmp = out.parent / f".{out.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        _round(
-            tmp,
-            images_dir,
-            names,
-            labels,
-            class_names,
-            pool,
-            kind,
-            method,
-            budget,
-            seed,
-            full_recipe,
-            size,
-            channels,
-        )
-        record = {
-            "images": str(images_dir.resolve()),
-            "labels_csv": str(labels_csv.resolve()),
-            "labels_sha256": _sha256(labels_csv.read_bytes()),
-            "image_list_sha256": _sha256("\n".join(names).encode()),
-            "n_images": len(names),
-            "n_labelled": len(labels),
-            "n_pool": len(pool),
-            "classes": class_names,
-            "method": {"kind": kind, **method},
-            "budget": budget,
-            "seed": seed,
-            "recipe": full_recipe,
-            "size": size,
-            "channels": channels,
-        }
+        _round(tmp, images_dir, names, labels, record)
         shutil.copyfile(labels_csv, tmp / "labels.csv")
         io.write_json(tmp / "round.json", record)
         tmp.rename(out)
@@ -205,21 +191,7 @@ def next_round(
     return out
 
 
-def _round(
-    folder,
-    images_dir,
-    names,
-    labels,
-    class_names,
-    pool,
-    kind,
-    params,
-    budget,
-    seed,
-    recipe,
-    size,
-    channels,
-) -> None:
+def _round(folder, images_dir, names, labels, record) -> None:
     """The store, the classifier, the method's steps, the selection and the two outputs."""
     import pandas as pd
 
@@ -228,7 +200,10 @@ def _round(
     from vabal.methods import REGISTRY
     from vabal.run import rounds
 
-    images = sources.read_images(images_dir, names, channels, size)
+    class_names, budget, seed, recipe = (record[k] for k in ("classes", "budget", "seed", "recipe"))
+    params = {k: v for k, v in record["method"].items() if k != "kind"}
+    kind = record["method"]["kind"]
+    images = sources.read_images(images_dir, names, record["channels"], record["size"])
     index = {c: i for i, c in enumerate(class_names)}
     label_ids = np.array([index[labels[n]] if n in labels else -1 for n in names])
     write_store(folder / "store", images, label_ids, class_names, names)
@@ -249,31 +224,17 @@ def _round(
     )
     files = {"classifier": folder / "classifier.pt"}
     outputs = {"extract_features": "features.pt", "train_vae": "vae.pt", "score": "scores.parquet"}
+
+    def context():
+        labelled = folder / "labelled.parquet"
+        store, split = folder / "store", folder / "split.parquet"
+        return rounds.context(store, split, labelled, recipe, seed, 0, files, budget)
+
     for step in REGISTRY[kind].steps:
-        ctx = rounds.context(
-            folder / "store",
-            folder / "split.parquet",
-            folder / "labelled.parquet",
-            recipe,
-            seed,
-            0,
-            files,
-            budget,
-        )
-        rounds.method_step(
-            step, kind, params, ctx, folder / outputs[step], folder / "score_diagnostics.json"
-        )
+        diagnostics = folder / "score_diagnostics.json"
+        rounds.method_step(step, kind, params, context(), folder / outputs[step], diagnostics)
         files[step] = folder / outputs[step]
-    ctx = rounds.context(
-        folder / "store",
-        folder / "split.parquet",
-        folder / "labelled.parquet",
-        recipe,
-        seed,
-        0,
-        files,
-        budget,
-    )
+    ctx = context()
     rounds.select(kind, params, ctx, budget, folder / "selection.parquet", files.get("score"))
     chosen = io.read_table(folder / "selection.parquet", "selection")
     ids = chosen["sample_id"].to_numpy()

@@ -102,10 +102,8 @@ def mc_bald(
     Each batch of ``batch_size`` images is moved to the device once and passed through the
     network ``mc_samples`` times.
     """
-    device = next(model.parameters()).device
-    compute = Compute.of({"amp": amp, "channels_last": channels_last}, device)
-    model = compute.model(model)
-    model.eval()
+    compute, model = Compute.inference(model, amp, channels_last)
+    device = compute.device
     model.mc = True
     out = {"bald": [], "predictive_entropy": [], "expected_entropy": []}
     devices = [device] if device.type == "cuda" else []
