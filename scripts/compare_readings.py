@@ -26,12 +26,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
 from vabal import io  # noqa: E402
+from vabal.data.variants import class_roles  # noqa: E402
 from vabal.methods import REGISTRY  # noqa: E402
 from vabal.methods.vabal.method import VaBAL  # noqa: E402
 from vabal.methods.vabal.vae import READINGS  # noqa: E402
 from vabal.plan import config as cfg  # noqa: E402
 from vabal.plan.layout import ROUND  # noqa: E402
-from vabal.report.analysis import class_roles  # noqa: E402
 from vabal.run import rounds  # noqa: E402
 
 

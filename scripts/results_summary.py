@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
 from vabal import io  # noqa: E402
+from vabal.data.variants import class_roles  # noqa: E402
 from vabal.plan import config as cfg  # noqa: E402
 from vabal.plan import grid, targets  # noqa: E402
 from vabal.report import analysis  # noqa: E402
@@ -40,7 +41,7 @@ def class_groups(config, dataset, rounds) -> dict[str, list[int]]:
     or for a dataset without a variant its three smallest training classes."""
     spec = config["datasets"][dataset].get("imbalance")
     k = len(rounds["labelled_per_class"].iloc[0])
-    dominant, rare = analysis.class_roles(spec, k)
+    dominant, rare = class_roles(spec, k)
     groups = {}
     if spec and len(dominant) < len(rare):
         groups["dominant"] = dominant
@@ -143,7 +144,7 @@ def summarise(config, rounds, dataset) -> tuple[list[str], dict]:
             share = sum(pool[c] for c in classes) / sum(pool)
             lines.append(f"\nThese classes are {pct(share)} % of the training set.")
     spec = config["datasets"][dataset].get("imbalance")
-    if spec and analysis.class_roles(spec, len(frame["labelled_per_class"].iloc[0]))[1]:
+    if spec and class_roles(spec, len(frame["labelled_per_class"].iloc[0]))[1]:
         rare = analysis.rare_ratio(frame, {dataset: spec}, methods)
         lines += [
             "",

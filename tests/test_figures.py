@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import REPO, TINY_CONFIG
 
+from vabal.data.variants import class_roles
 from vabal.errors import ConfigError
 from vabal.methods import REGISTRY
 from vabal.plan import config as cfg
@@ -190,10 +191,10 @@ def test_paired_differences_and_selection_shares_by_hand():
 
 
 def test_class_roles():
-    assert analysis.class_roles(None, 10) == ([], [])
-    assert analysis.class_roles("+[1]", 4) == ([0], [1, 2, 3])
-    assert analysis.class_roles("-[3]", 4) == ([0, 1, 3], [2])
-    dominant, rare = analysis.class_roles("+[45:55]", 100)
+    assert class_roles(None, 10) == ([], [])
+    assert class_roles("+[1]", 4) == ([0], [1, 2, 3])
+    assert class_roles("-[3]", 4) == ([0, 1, 3], [2])
+    dominant, rare = class_roles("+[45:55]", 100)
     assert dominant == list(range(44, 55)) and len(rare) == 89
 
 

@@ -143,3 +143,15 @@ def apply_keep(labels: np.ndarray, keep: np.ndarray, rng: np.random.Generator) -
 def kept_counts(class_counts, keep: np.ndarray) -> list[int]:
     """Per-class counts after a variant, without drawing (for up-front budget checks)."""
     return [kept_count(int(n), float(f)) for n, f in zip(class_counts, keep, strict=True)]
+
+
+def class_roles(imbalance, num_classes: int) -> tuple[list[int], list[int]]:
+    """(dominant, rare) class indices (0-based) of an imbalance variant: the classes kept at
+    the highest fraction, and all others. A balanced dataset has neither."""
+    keep = parse_imbalance(imbalance, num_classes)
+    top = keep.max()
+    if np.allclose(keep, top):
+        return [], []
+    dominant = [int(i) for i in np.flatnonzero(np.isclose(keep, top))]
+    rare = [int(i) for i in np.flatnonzero(~np.isclose(keep, top))]
+    return dominant, rare

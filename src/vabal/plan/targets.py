@@ -451,7 +451,7 @@ def _check_top_images(config, e, where, seeds) -> None:
 
 
 def _check_has_rare(config: dict, d: str, where: str) -> None:
-    from vabal.report.analysis import class_roles
+    from vabal.data.variants import class_roles
 
     ds = config["datasets"][d]
     counts = grid.class_counts(config, ds["source"])

@@ -224,24 +224,12 @@ def lambda_summary(rounds, datasets, sweep: dict, competitors):
     return _plain(out)
 
 
-def class_roles(imbalance, num_classes: int) -> tuple[list[int], list[int]]:
-    """(dominant, rare) class indices (0-based) of an imbalance variant: the classes kept at
-    the highest fraction, and all others. A balanced dataset has neither."""
-    from vabal.data.variants import parse_imbalance
-
-    keep = parse_imbalance(imbalance, num_classes)
-    top = keep.max()
-    if np.allclose(keep, top):
-        return [], []
-    dominant = [int(i) for i in np.flatnonzero(np.isclose(keep, top))]
-    rare = [int(i) for i in np.flatnonzero(~np.isclose(keep, top))]
-    return dominant, rare
-
-
 def rare_ratio(rounds, imbalances: dict, methods):
     """Fig. 9: share of the labelled set that belongs to the rare classes, per round, mean
     and std over seeds, per (dataset, method)."""
     import pandas as pd
+
+    from vabal.data.variants import class_roles
 
     parts = []
     for dataset, spec in imbalances.items():

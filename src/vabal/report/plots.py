@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vabal import io
+from vabal.data.variants import class_roles
 from vabal.errors import DataError
 from vabal.report import analysis
 from vabal.report.tables import write_table
@@ -269,7 +270,7 @@ def top_images(spec, files: dict, out_png, out_data, prov=None) -> None:
     images = io.read_npy(files["images"], mmap=True)
     names = list(meta["class_names"])
     dataset = spec["datasets"][0]
-    dominant, _ = analysis.class_roles(spec["imbalance"][dataset], len(names))
+    dominant, _ = class_roles(spec["imbalance"][dataset], len(names))
     rows = []
     for method, sel_path, clf_path in zip(
         spec["methods"], files["selection"], files["classifier"], strict=True
