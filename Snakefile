@@ -3,6 +3,7 @@
 #   snakemake all --cores 2                       every run, table and figure of the config
 #   snakemake paper --cores 2                     the paper's figures and tables (and their runs)
 #   snakemake beyond --cores 2                    the leaderboard of the paper's and today's methods
+#   snakemake results --cores 2                   paper + beyond (+ their copy in publish:)
 #   snakemake fig3a table1 --cores 2              single targets (snakemake --list-rules)
 #   snakemake all --cores 2 --configfile configs/quickstart.yaml
 #   snakemake all --cores 2 --config only_datasets='[neu]' only_seeds='[0]'

@@ -281,8 +281,8 @@ def test_filters_request_only_fully_selected_targets():
     del config["only_datasets"], config["only_seeds"]
     config["skip_datasets"] = ["cifar100", "cifar100_plus45-55"]
     left = set(targets.TARGETS) - set(targets.requested(config))
-    # the leaderboard ranks today's methods on CIFAR-100+[45:55] too
-    assert left == {"fig3c", "fig4c", "fig18", "fig23", "leaderboard"}
+    # the leaderboard and the summary count CIFAR-100+[45:55] too
+    assert left == {"fig3c", "fig4c", "fig18", "fig23", "leaderboard", "summary"}
     assert all(d not in ("cifar100", "cifar100_plus45-55") for d, _, _ in grid.runs(config))
     config["skip_datasets"], config["only_methods"] = [], ["bald", "coreset", "vabal"]
     assert "fig5" in targets.requested(config) and "fig3a" not in targets.requested(config)

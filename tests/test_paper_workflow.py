@@ -82,6 +82,8 @@ REDUCED = {
     },
     "beyond": {
         "leaderboard": {"datasets": ["d"], "methods": ["random", "vabal", "vabal_lambda0"]},
+        "summary": {"datasets": ["d", "d_val"], "methods": ["random", "vabal", "vabal_no_prior"]},
+        "readings": {"datasets": ["d"], "methods": ["vabal"]},
     },
 }
 
@@ -240,7 +242,7 @@ def test_rerun_of_one_seed_recomputes_only_its_runs(drawn, tmp_path):
         from vabal.plan import config as cfg
 
         config = cfg.validate(copy.deepcopy(REDUCED))
-        own_files = {"top_images", "vabal_diagnostics"}
+        own_files = {"top_images", "vabal_diagnostics", "readings"}
         expected = {
             n
             for n in targets.configured(config)
@@ -273,6 +275,68 @@ def test_leaderboard_from_the_rounds_table(drawn):
     assert np.isnan(board.loc["vabal", "d_aubc_vs_random_ci_low"])
     assert "(ref.)" in (drawn / "results/tables/leaderboard.md").read_text()
     assert (drawn / "results/figures/leaderboard.png").stat().st_size > 0
+
+
+def test_summary_from_the_rounds_table(drawn):
+    """The page's numbers: each method's curve and its paired difference from Random, and
+    the share of rare classes in the labelled set, recomputed here from the rounds table."""
+    import json
+
+    rounds = pd.read_parquet(drawn / "results/tables/rounds.parquet")
+    summary = json.loads((drawn / "results/tables/summary.json").read_text())["datasets"]
+    assert set(summary) == {"d", "d_val"}
+    d = rounds[rounds["dataset"] == "d"]
+    for method in ("random", "vabal"):
+        acc = d[d["method"] == method].groupby("round")["accuracy"].mean()
+        assert summary["d"]["methods"][method]["accuracy_mean"] == pytest.approx(acc.tolist())
+    # VaB-AL ran seed 0 only: paired with Random's seed 0, final round
+    last = d["round"].max()
+    final = d[d["round"] == last].set_index(["method", "seed"])["accuracy"]
+    paired = summary["d"]["methods"]["vabal"]["vs_random"]
+    assert paired["seeds"] == 1
+    assert paired["d_final_mean"] == pytest.approx(final["vabal", 0] - final["random", 0])
+    # d is +[1] on digits: class 0 dominant, the nine others rare
+    labelled = d[(d["method"] == "random") & (d["round"] == last)]["labelled_per_class"]
+    rare = np.mean([sum(c[1:]) / sum(c) for c in labelled])
+    assert summary["d"]["rare_ratio"]["random"][-1] == pytest.approx(rare)
+    assert "vabal_no_prior" not in summary["d"]["methods"]  # not run on d
+    text = (drawn / "results/tables/summary.md").read_text()
+    assert "### d_val" in text and "Paired difference from Random" in text
+
+
+def test_readings_reproduce_the_stored_selection(drawn):
+    """Scored again from the stored round, the reading a run used selects what it selected;
+    the other readings are paired with it on the same VAE."""
+    import json
+
+    out = json.loads((drawn / "results/tables/readings.json").read_text())
+    (run,) = out["runs"]
+    assert (run["dataset"], run["method"], run["round"], run["seeds"]) == ("d", "vabal", 0, [0])
+    per_seed = run["per_seed"]["0"]
+    assert set(per_seed) >= {"standardised", "per_feature", "literal", "authors", "pool"}
+    stored = pd.read_parquet(drawn / "results/runs/d/vabal/seed0/round0/selection.parquet")
+    rounds = pd.read_parquet(drawn / "results/tables/rounds.parquet")
+    row = rounds[(rounds["dataset"] == "d") & (rounds["method"] == "vabal")]
+    before = np.asarray(row[row["round"] == 0]["labelled_per_class"].iloc[0])
+    after = np.asarray(row[row["round"] == 1]["labelled_per_class"].iloc[0])
+    assert per_seed["standardised"]["selected_per_class"] == (after - before).tolist()
+    assert sum(per_seed["standardised"]["selected_per_class"]) == len(stored)
+    assert "moved by prior" in (drawn / "results/tables/readings.md").read_text()
+
+
+def test_results_publishes_what_a_page_cites(drawn):
+    """With publish set, `snakemake results` copies every target's files and the rounds
+    table into that folder, recomputing nothing."""
+    config = {**REDUCED, "publish": "page/v2"}
+    jobs = {rule for rule, _ in dry_run(drawn, config, ["results"])}
+    assert jobs == {"publish", "results"}
+    run_snakemake(drawn, config, targets=["results"])
+    copied = sorted(p.relative_to(drawn / "page/v2") for p in (drawn / "page/v2").rglob("*.*"))
+    assert len(copied) > 40
+    for rel in copied:
+        assert (drawn / "page/v2" / rel).read_bytes() == (drawn / "results" / rel).read_bytes()
+    names = {p.name for p in copied}
+    assert {"summary.json", "readings.json", "leaderboard.csv", "rounds.parquet"} <= names
 
 
 def test_leaderboard_of_the_finished_runs(drawn, tmp_path, monkeypatch):
@@ -315,7 +379,7 @@ def test_report_holds_every_target(drawn):
     assert "(ERROR/" not in proc.stderr, proc.stderr[-2000:]  # every caption renders
     text = report.read_text(errors="replace")
     for name in targets.TARGETS:
-        assert f"{name}.png" in text or f"{name}.html" in text, name
+        assert any(f"{name}.{ext}" in text for ext in ("png", "html", "md")), name
     assert "Fig. 3(b)" in text and "provenance.html" in text
 
 

@@ -1,9 +1,13 @@
 # Targets beyond the paper (the config's beyond section): the leaderboard ranks every
-# configured method, the paper's and today's, by label efficiency, from the rounds table.
+# configured method, the paper's and today's, by label efficiency, from the rounds table;
+# the summary writes a results page's numbers from it; the readings score stored VaB-AL
+# rounds again under every reading of Eq. 6. One script: vabal.run.step.<rule name>.
 
 from vabal.plan import targets as vt
 
 for _name in vt.BEYOND:
+    _outputs = vt.outputs(config, _name)
+    _shown = vt.report_outputs(_outputs)
 
     rule:
         name:
@@ -15,14 +19,10 @@ for _name in vt.BEYOND:
                 k: report(
                     path, caption=f"../report/{_name}.rst", category="Beyond the paper"
                 )
-                for k, path in vt.outputs(config, _name).items()
-                if k in ("html", "figure")
+                for k, path in _outputs.items()
+                if k in _shown
             },
-            **{
-                k: path
-                for k, path in vt.outputs(config, _name).items()
-                if k not in ("html", "figure")
-            },
+            **{k: path for k, path in _outputs.items() if k not in _shown},
         log:
             f"{R}/logs/beyond/{_name}.log",
         conda:
@@ -30,9 +30,35 @@ for _name in vt.BEYOND:
         params:
             spec=vt.spec_function(config, _name),
         script:
-            f"../scripts/{_name}.py"
+            "../scripts/step.py"
 
 
 rule beyond:
     input:
         vt.requested_files(config, vt.BEYOND),
+
+
+# What a results page cites, copied into the config's publish folder (e.g. docs/results/v2)
+if vt.publish_pairs(config):
+
+    localrules:
+        publish,
+
+    rule publish:
+        input:
+            [source for source, _ in vt.publish_pairs(config)],
+        output:
+            [copy for _, copy in vt.publish_pairs(config)],
+        log:
+            f"{R}/logs/publish.log",
+        conda:
+            ENV
+        script:
+            "../scripts/step.py"
+
+
+rule results:
+    input:
+        rules.paper.input,
+        rules.beyond.input,
+        [copy for _, copy in vt.publish_pairs(config)],

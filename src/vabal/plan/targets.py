@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vabal.errors import ConfigError
 from vabal.plan import grid
-from vabal.plan.layout import FIGURE, ROUND, ROUNDS_TABLE, STORE, STORE_FILES, TABLE
+from vabal.plan.layout import FIGURE, ROUND, ROUNDS_TABLE, SPLIT, STORE, STORE_FILES, TABLE
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -82,6 +82,8 @@ PAPER_TITLES = {
     "table1": "Table 1: prior and difficulty terms on and off",
     "table2": "Table 2: choices of w_n",
     "leaderboard": "Leaderboard: area under the accuracy-vs-labels curve",
+    "summary": "Summary: accuracy per round, paired differences, selection shares",
+    "readings": "VaB-AL's readings of Eq. 6 on stored rounds",
 }
 
 SINGLE_DATASET = {"trials", "top_images", "class_scatter"}
@@ -168,6 +170,14 @@ def target_runs(config: dict, name: str) -> list[tuple[str, str, int]]:
         return [(d, m, e.get("seed", 0)) for d in e["datasets"] for m in methods]
     if TARGETS[name] == "vabal_diagnostics":
         return [(d, m, s) for d, m in diagnostics_pairs(config, e) for s in seeds[(d, m)]]
+    if TARGETS[name] == "summary":  # of its methods, those run on each dataset
+        return [
+            (d, m, s)
+            for d in e["datasets"]
+            for m in methods
+            if (d, m) in seeds
+            for s in seeds[(d, m)]
+        ]
     return [(d, m, s) for d in e["datasets"] for m in methods for s in seeds[(d, m)]]
 
 
@@ -203,11 +213,54 @@ def metrics_inputs(config: dict, name: str) -> list[str]:
     ]
 
 
+def readings_files(config: dict, name: str) -> dict[str, dict[str, str]]:
+    """For target ``readings``: per run ("dataset/method/seed"), the files its round is
+    scored again from, by the name the round's context gives them."""
+    e = entry(config, name)
+    results = Path(config["results"])
+    out = {}
+    for d, m, s in target_runs(config, name):
+        source = config["datasets"][d]["source"]
+        out[f"{d}/{m}/{s}"] = {
+            "store": str(results / STORE.format(source=source)),
+            "split": str(results / SPLIT.format(dataset=d, seed=s)),
+            "labelled": round_file(config, d, m, s, e["round"], "labelled.parquet"),
+            "classifier": round_file(config, d, m, s, e["round"], "classifier.pt"),
+            "extract_features": round_file(config, d, m, s, e["round"], "features.pt"),
+            "train_vae": round_file(config, d, m, s, e["round"], "vae.pt"),
+        }
+    return out
+
+
 def inputs(config: dict, name: str) -> dict:
     """The input files of a target's rule, by name: the rounds table (``rounds.parquet``);
     for Fig. 5 the selections and classifiers of the round it shows and the images; for the
-    VaB-AL diagnostics the score diagnostics of its rounds."""
+    VaB-AL diagnostics the score diagnostics of its rounds; for the summary also each
+    dataset's store metadata (its training class counts); for the readings each run's
+    round files."""
     entry(config, name)  # configured, or one error naming it
+    if TARGETS[name] == "readings":
+        files = readings_files(config, name)
+        return {
+            key: [
+                f[key] if key != "store" else f"{f[key]}/{STORE_FILES['meta']}"
+                for f in files.values()
+            ]
+            for key in ("store", "split", "labelled", "classifier", "extract_features", "train_vae")
+        }
+    if TARGETS[name] == "summary":
+        results = Path(config["results"])
+        return {
+            "rounds": str(results / ROUNDS_TABLE),
+            "meta": [
+                str(
+                    results
+                    / STORE.format(source=config["datasets"][d]["source"])
+                    / STORE_FILES["meta"]
+                )
+                for d in entry(config, name)["datasets"]
+            ],
+        }
     if TARGETS[name] == "vabal_diagnostics":
         return {
             "diagnostics": [
@@ -241,6 +294,9 @@ def outputs(config: dict, name: str) -> dict[str, str]:
     base = Path(config["results"]) / (TABLE if name in TABLES else FIGURE).format(name=name)
     if name in TABLES:
         return {ext: f"{base}.{ext}" for ext in ("csv", "md", "tex", "html")}
+    if TARGETS[name] in ("summary", "readings"):  # the numbers and their tables
+        table = Path(config["results"]) / TABLE.format(name=name)
+        return {ext: f"{table}.{ext}" for ext in ("json", "md")}
     if TARGETS[name] == "leaderboard":  # a table and its figure
         table = Path(config["results"]) / TABLE.format(name=name)
         return {
@@ -249,6 +305,13 @@ def outputs(config: dict, name: str) -> dict[str, str]:
             "data": f"{base}.csv",
         }
     return {"figure": f"{base}.png", "data": f"{base}.csv"}
+
+
+def report_outputs(outputs: dict[str, str]) -> list[str]:
+    """Which of a target's outputs the Snakemake report shows: its figure and HTML table,
+    or its Markdown where it has neither."""
+    shown = [k for k in ("figure", "html") if k in outputs]
+    return shown or [k for k in ("md",) if k in outputs]
 
 
 def requested_files(config: dict, names=None) -> list[str]:
@@ -260,6 +323,18 @@ def requested_files(config: dict, names=None) -> list[str]:
     files = [f for n in names for f in outputs(config, n).values()]
     runs = sorted({f for n in names for f in metrics_inputs(config, n)})
     return files + runs
+
+
+def publish_pairs(config: dict) -> list[tuple[str, str]]:
+    """(file under results, its copy under the config's ``publish`` folder) for every output
+    of the requested targets and the rounds table; none without ``publish``."""
+    folder = config.get("publish")
+    if not folder:
+        return []
+    results = Path(config["results"])
+    files = [f for n in requested(config) for f in outputs(config, n).values()]
+    files.append(str(results / ROUNDS_TABLE))
+    return [(f, str(Path(folder) / Path(f).relative_to(results))) for f in files]
 
 
 # ----------------------------------------------------------------------------- specs
@@ -326,6 +401,21 @@ def target_spec(config: dict, name: str) -> dict:
         spec["keys"] = [list(k) for k in scored_rounds(config, name)]
     if kind == "leaderboard":
         spec["references"] = list(e["references"])
+    if kind == "summary":
+        spec["reference"] = e["reference"]
+        spec["imbalance"] = {d: config["datasets"][d].get("imbalance") for d in e["datasets"]}
+    if kind == "readings":
+        from vabal.plan.config import training_recipe
+
+        spec["round"] = int(e["round"])
+        spec["all_terms"] = bool(e["all_terms"])
+        spec["imbalance"] = {d: config["datasets"][d].get("imbalance") for d in e["datasets"]}
+        spec["budget"] = {d: config["datasets"][d]["budget"] for d in e["datasets"]}
+        spec["params"] = {m: REGISTRY["vabal"].resolve(config["methods"][m]) for m in methods}
+        spec["recipes"] = {
+            f"{d}/{m}": training_recipe(config, d, m) for d in e["datasets"] for m in methods
+        }
+        spec["files"] = readings_files(config, name)
     if kind == "method_table":
         spec["params"] = {
             m: {
@@ -387,8 +477,11 @@ def check(config: dict) -> None:
             if not e.get("sweep"):
                 raise ConfigError(f"config error at {where}: sweep (the VaB-AL methods) is missing")
             _check_vabal(config, e["sweep"], f"{where}.sweep")
-        if kind == "method_table":
+        if kind in ("method_table", "readings"):
             _check_vabal(config, e["methods"], f"{where}.methods")
+        if kind == "readings":
+            for d in e["datasets"]:
+                _check_round(config, d, e["round"], f"{where}.round", last_ok=False)
         if kind == "leaderboard":
             for r in e["references"]:
                 if r not in e["methods"]:
@@ -401,6 +494,14 @@ def check(config: dict) -> None:
             )
         if kind == "trials" and "highlight" not in e:
             _first_vabal(config, name, e["methods"])
+        if kind == "summary":
+            for d in e["datasets"]:
+                if not any((d, m) in seeds for m in e["methods"]):
+                    raise ConfigError(
+                        f"config error at {where}: no entry of runs computes dataset {d!r} "
+                        f"with any of its methods"
+                    )
+            continue
         for d in e["datasets"]:
             for m in methods_of(config, name):
                 if (d, m) not in seeds:

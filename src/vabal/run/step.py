@@ -300,6 +300,69 @@ def leaderboard(smk):
     write_leaderboard(target_rounds(smk.input.rounds, spec), spec, out, _provenance(smk))
 
 
+def summary(smk):
+    """The numbers of a results page (accuracy, paired differences, selection shares)."""
+    from vabal import io
+    from vabal.report.summary import write_summary
+    from vabal.report.tables import target_rounds
+
+    spec = dict(smk.params.spec)
+    spec["train_counts"] = {
+        d: io.read_json(meta).get("train_class_counts")
+        for d, meta in zip(spec["datasets"], smk.input.meta, strict=True)
+    }
+    rounds = target_rounds(smk.input.rounds, spec)
+    write_summary(rounds, spec, {"json": smk.output.json, "md": smk.output.md}, _provenance(smk))
+
+
+def readings(smk):
+    """VaB-AL's stored rounds scored again under every reading of Eq. 6."""
+    from vabal.report import readings as rd
+    from vabal.run import rounds
+
+    spec = dict(smk.params.spec)
+    over = rd.variants(spec["all_terms"])
+    runs = []
+    for d in spec["datasets"]:
+        for m in spec["methods"]:
+            per_seed = {}
+            for key, files in spec["files"].items():
+                dataset, method, seed = key.split("/")
+                if (dataset, method) != (d, m):
+                    continue
+                ctx = rounds.context(
+                    files["store"], files["split"], files["labelled"], spec["recipes"][f"{d}/{m}"],
+                    int(seed), spec["round"],
+                    {k: files[k] for k in ("classifier", "extract_features", "train_vae")},
+                    spec["budget"][d],
+                )  # fmt: skip
+                per_seed[seed] = rd.compare_round(
+                    ctx, spec["params"][m], spec["imbalance"][d], over
+                )
+            runs.append(
+                {
+                    "dataset": d,
+                    "method": m,
+                    "round": spec["round"],
+                    "seeds": [int(s) for s in per_seed],
+                    "mean_over_seeds": rd.mean_over_seeds(per_seed),
+                    "per_seed": per_seed,
+                }
+            )
+    out = {"json": smk.output.json, "md": smk.output.md}
+    rd.write_readings({"runs": runs}, out, _provenance(smk))
+
+
+def publish(smk):
+    """Copy every input to the output of the same position (atomically): a results page's
+    tables, figures and numbers into the folder it cites them from."""
+    from vabal import io
+
+    for source, copy in zip(smk.input, smk.output, strict=True):
+        with io.atomic_path(copy) as tmp:
+            tmp.write_bytes(Path(source).read_bytes())
+
+
 def to_label(smk):
     """One real round on the user's images (the config's labelling section)."""
     from vabal.run.labelling import next_round
