@@ -11,6 +11,7 @@ checks nothing itself (the base class checks the parameters against the kind's s
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -68,6 +69,18 @@ class VaBAL(FeaturesMethod):
         }
 
     def score(self, ctx: RoundContext) -> tuple[np.ndarray, dict]:
+        """Eq. 6 on the unlabelled pool: the terms of the round (:meth:`terms`), combined
+        under the configured prior and difficulty switches (:func:`eq6`)."""
+        p = self.params
+        t = self.terms(ctx)
+        scores = eq6(t, p["difficulty"], p["prior"])
+        return scores[t.unlabelled_positions], self.diagnostics(ctx, t, scores)
+
+    def terms(self, ctx: RoundContext) -> Terms:
+        """The pieces of Eq. 6 for one round, from its features and its trained VAE: per
+        class the difficulty p(y|y^) and the prior p(y^) (Eqs. 11-12, Monte Carlo over z of
+        the VAE's predictions on the labelled pool), per unlabelled sample its likelihood
+        p(x|y^) (Eq. 9 with block C_n masked) under the configured reading."""
         import torch
 
         from vabal import io
@@ -78,11 +91,9 @@ class VaBAL(FeaturesMethod):
         feats = load_round_features(ctx.files["extract_features"])
         ckpt = io.load_torch(ctx.files["train_vae"])
         model = vae.from_state(ckpt["config"], ckpt["state_dict"], device)
-        ids = feats["sample_id"].numpy()
-        lab = feats["labelled"].numpy()
+        ids, lab = feats["sample_id"].numpy(), feats["labelled"].numpy()
         unl_pos = _positions(ids[~lab], ctx.unlabelled, "unlabelled")
-        lab_ids = ids[lab]
-        _positions(lab_ids, ctx.labelled, "labelled")
+        _positions(ids[lab], ctx.labelled, "labelled")
 
         def target(mask: np.ndarray) -> torch.Tensor:
             m = torch.from_numpy(mask)
@@ -90,18 +101,17 @@ class VaBAL(FeaturesMethod):
                 [t[m].to(device=device, dtype=torch.float32) for t in feats["taps"]]
             )
 
-        # Eq. 11-12 on the labelled pool: Monte Carlo over z of the VAE's Eq. 7 predictions
+        # Eqs. 11-12 on the labelled pool
         gen = vae.seeded_generator(device, self._seed(ctx, "score", "labelled"))
         draws = vae.predict_draws(model, target(lab), p["mc_samples"], gen, p["w_type"])
-        labels = torch.as_tensor(ctx.labels(lab_ids), dtype=torch.long, device=device)
+        labels = torch.as_tensor(ctx.labels(ids[lab]), dtype=torch.long, device=device)
         counts = vae.confusion_counts(labels, draws, nc)
         difficulty = vae.label_difficulty(counts, p["smoothing"])
         prior = vae.class_prior(counts, p["smoothing"])
 
-        # Eq. 9 with block C_n masked, on the unlabelled pool, and Eq. 6 under the reading
+        # Eq. 9 on the unlabelled pool, under the reading
         gen = vae.seeded_generator(device, self._seed(ctx, "score", "unlabelled"))
-        reading = p["reading"]
-        authors = reading == "authors"
+        authors = p["reading"] == "authors"
         log_lik, pred, votes = vae.pool_likelihoods(
             model,
             target(~lab),
@@ -117,67 +127,85 @@ class VaBAL(FeaturesMethod):
             prior = votes.mean(0) if len(votes) else torch.full((nc,), 1.0 / nc)
             difficulty = torch.ones_like(prior)
             temperature = 1.0
-            term_lik = -own
         else:
-            temperature = vae.likelihood_temperature(reading, own, sum(model.stage_dims))
-            log_lik = log_lik / temperature
-            term_lik = own / temperature
-        log_d_on, log_p_on = difficulty.double().log(), prior.double().log()
-        zeros = torch.zeros_like(log_d_on)
+            temperature = vae.likelihood_temperature(p["reading"], own, sum(model.stage_dims))
+        return Terms(
+            log_likelihood=log_lik if authors else log_lik / temperature,
+            own_log_likelihood=-own if authors else own / temperature,
+            predicted=pred,
+            log_difficulty=difficulty.double().log(),
+            log_prior=prior.double().log(),
+            rule="authors" if authors else p["likelihood"],
+            temperature=temperature,
+            unlabelled_positions=unl_pos,
+            extra={
+                "feats": feats,
+                "labelled": lab,
+                "labels": labels,
+                "draws": draws,
+                "counts": counts,
+                "votes": votes,
+                "own": own,
+                "ckpt": ckpt,
+                "difficulty": difficulty,
+                "prior": prior,
+            },
+        )
 
-        def terms(difficulty_on: bool, prior_on: bool):
-            """log p(y|y^) and log p(y^) per class, a term set to 1 (Table 1) being 0."""
-            return (log_d_on if difficulty_on else zeros), (log_p_on if prior_on else zeros)
+    def diagnostics(self, ctx: RoundContext, t: Terms, scores: np.ndarray) -> dict:
+        """What a round's scoring did: the spread of each term of Eq. 6, the share of the
+        selection the prior and the difficulty move, the VAE's agreement with the classifier,
+        the class terms, and the terms of the top-scored samples."""
+        import torch
 
-        def eq6(difficulty_on: bool, prior_on: bool) -> np.ndarray:
-            log_d, log_p = terms(difficulty_on, prior_on)
-            if authors:
-                scores = vae.authors_score(log_lik, log_p.exp())
-            elif p["likelihood"] == "predicted":
-                scores = vae.misclassification_score(log_lik, log_d, log_p, pred)
-            else:
-                scores = vae.misclassification_score(log_lik, log_d, log_p)
-            return vae.as_numpy(scores)
+        from vabal.methods.vabal import vae
 
-        scores_all = eq6(p["difficulty"], p["prior"])
-        scores_np = scores_all[unl_pos]
-        log_d, log_p = terms(p["difficulty"], p["prior"])
-
-        # diagnostics
-        classifier_pred = feats["pred"][~torch.from_numpy(lab)].to(device)
-        lab_mode = torch.nn.functional.one_hot(draws, nc).sum(0).argmax(-1)
-        top = np.argsort(-scores_all, kind="stable")[:TOP_DIAGNOSTICS]
-        pred_np, term_lik_np = vae.as_numpy(pred), vae.as_numpy(term_lik)
-        unl_ids = ids[~lab]
+        p, nc, x = self.params, ctx.store.num_classes, t.extra
+        lab, pred, ckpt = x["labelled"], t.predicted, x["ckpt"]
+        on = {"difficulty": p["difficulty"], "prior": p["prior"]}
+        log_d = t.log_difficulty if on["difficulty"] else torch.zeros_like(t.log_difficulty)
+        log_p = t.log_prior if on["prior"] else torch.zeros_like(t.log_prior)
+        classifier_pred = x["feats"]["pred"][~torch.from_numpy(lab)].to(ctx.device)
+        lab_mode = torch.nn.functional.one_hot(x["draws"], nc).sum(0).argmax(-1)
+        top = np.argsort(-scores, kind="stable")[:TOP_DIAGNOSTICS]
+        pred_np, term_lik_np = vae.as_numpy(pred), vae.as_numpy(t.own_log_likelihood)
+        unl_ids = x["feats"]["sample_id"].numpy()[~lab]
+        pos = t.unlabelled_positions
         diagnostics = {
-            "reading": reading,
-            "likelihood_temperature": temperature,
+            "reading": p["reading"],
+            "likelihood_temperature": t.temperature,
             "terms": {
-                "log_likelihood": vae.term_spread(term_lik),
+                "log_likelihood": vae.term_spread(t.own_log_likelihood),
                 "log_prior": vae.term_spread(log_p[pred]),
                 "log_difficulty": vae.term_spread(log_d[pred]),
             },
             "selection_change": _selection_change(
                 ctx,
-                scores_np,
+                scores[pos],
                 {
-                    "prior_off": eq6(p["difficulty"], False)[unl_pos],
-                    "difficulty_off": eq6(False, p["prior"])[unl_pos],
+                    "prior_off": eq6(t, on["difficulty"], False)[pos],
+                    "difficulty_off": eq6(t, False, on["prior"])[pos],
                 },
             ),
             "vae_classifier_agreement": _mean(pred == classifier_pred),
-            "vae_accuracy_labelled": _mean(lab_mode == labels),
-            "vae_accuracy_labelled_mc": float(counts.diagonal().sum() / max(1, len(lab_ids))),
-            "label_difficulty": vae.as_numpy(difficulty).tolist(),
-            "class_prior": vae.as_numpy(prior).tolist(),
-            "labelled_confusion": vae.as_numpy(counts).tolist(),
+            "vae_accuracy_labelled": _mean(lab_mode == x["labels"]),
+            "vae_accuracy_labelled_mc": float(
+                x["counts"].diagonal().sum() / max(1, int(lab.sum()))
+            ),
+            "label_difficulty": vae.as_numpy(x["difficulty"]).tolist(),
+            "class_prior": vae.as_numpy(x["prior"]).tolist(),
+            "labelled_confusion": vae.as_numpy(x["counts"]).tolist(),
             "vae_predicted_counts_unlabelled": np.bincount(pred_np, minlength=nc).tolist(),
-            "vae_vote_share_unlabelled": vae.as_numpy(votes.mean(0)).tolist() if len(votes) else [],
-            "log_likelihood_mean": float(vae.as_numpy(own).mean()) if own.numel() else None,
+            "vae_vote_share_unlabelled": (
+                vae.as_numpy(x["votes"].mean(0)).tolist() if len(x["votes"]) else []
+            ),
+            "log_likelihood_mean": (
+                float(vae.as_numpy(x["own"]).mean()) if x["own"].numel() else None
+            ),
             "top": [
                 {
                     "sample_id": int(unl_ids[i]),
-                    "score": float(scores_all[i]),
+                    "score": float(scores[i]),
                     "vae_pred": int(pred_np[i]),
                     "classifier_pred": int(classifier_pred[i]),
                     "log_difficulty": float(log_d[pred_np[i]]),
@@ -204,7 +232,49 @@ class VaBAL(FeaturesMethod):
             change.get("prior_off"),
             change.get("difficulty_off"),
         )
-        return scores_np, diagnostics
+        return diagnostics
+
+
+@dataclass
+class Terms:
+    """The pieces of Eq. 6 on one round's unlabelled pool (torch tensors, float64 logs)."""
+
+    #: log p(x|y^) per sample (n,), or per sample and class (n, classes), tempered
+    log_likelihood: object
+    #: the likelihood term under the sample's own VAE prediction (n,), tempered
+    own_log_likelihood: object
+    #: the VAE's prediction y^ per sample (n,)
+    predicted: object
+    #: log p(y|y^) and log p(y^) per class (classes,)
+    log_difficulty: object
+    log_prior: object
+    #: how the terms combine: "predicted" (the sum's term at y^), "all" (the sum over
+    #: classes, as Eq. 6 is written) or "authors" (the public code's score)
+    rule: str
+    temperature: float
+    #: positions of the round's unlabelled ids (sorted) in the features' order
+    unlabelled_positions: np.ndarray
+    #: what the diagnostics read (features, labelled draws, confusion counts, votes, ...)
+    extra: dict = field(default_factory=dict)
+
+
+def eq6(t: Terms, difficulty_on: bool = True, prior_on: bool = True) -> np.ndarray:
+    """Eq. 6: the score of each unlabelled sample, ``-log sum_n p(y_n|y^_n) p(x|y^_n)
+    p(y^_n)`` (highest: most likely misclassified), in the features' order. A term switched
+    off (Table 1) is set to 1, i.e. its log to 0."""
+    import torch
+
+    from vabal.methods.vabal import vae
+
+    log_d = t.log_difficulty if difficulty_on else torch.zeros_like(t.log_difficulty)
+    log_p = t.log_prior if prior_on else torch.zeros_like(t.log_prior)
+    if t.rule == "authors":
+        scores = vae.authors_score(t.log_likelihood, log_p.exp())
+    elif t.rule == "predicted":
+        scores = vae.misclassification_score(t.log_likelihood, log_d, log_p, t.predicted)
+    else:
+        scores = vae.misclassification_score(t.log_likelihood, log_d, log_p)
+    return vae.as_numpy(scores)
 
 
 def _selection_change(ctx: RoundContext, scores: np.ndarray, others: dict) -> dict:
