@@ -131,6 +131,21 @@ CANDIDATES = {
         ALL,
         (1500, 1000),
     ),
+    # the chosen recipe (one-cycle to lr 0.1): kernel sensitivity and bf16 on it
+    "w16-60k-1cyc-lr0.1@native": (
+        "60 000 images, one-cycle to lr 0.1, this CPU's own fp32 kernels",
+        images(60_000, lr_schedule="onecycle", warmup=0.2, lr=0.1),
+        "native",
+        ALL,
+        None,
+    ),
+    "w16-60k-1cyc-lr0.1-bf16": (
+        "60 000 images, one-cycle to lr 0.1, bf16 autocast",
+        images(60_000, lr_schedule="onecycle", warmup=0.2, lr=0.1, amp="bf16"),
+        "native",
+        ALL,
+        (1500, 1000),
+    ),
 }  # fmt: skip
 
 
@@ -371,6 +386,15 @@ def summarise(rows: list[dict]) -> list[dict]:
             ]
             entry["kernel_move_max"] = max(moves) if moves else None
             entry["kernel_move_mean"] = float(np.mean(moves)) if moves else None
+        if name.endswith("-bf16"):  # bf16 against the same recipe and seeds in fp32 (pinned)
+            fp32 = [by_key.get((name[: -len("-bf16")], dataset, labels, r["seed"])) for r in rs]
+            diffs = [
+                100 * (r["balanced_accuracy"] - p["balanced_accuracy"])
+                for r, p in zip(rs, fp32, strict=True)
+                if p is not None
+            ]
+            entry["bf16_minus_fp32_mean"] = float(np.mean(diffs)) if diffs else None
+            entry["bf16_minus_fp32_per_seed"] = diffs
         out.append(entry)
     return out
 
@@ -411,6 +435,8 @@ def write_table(summary: list[dict], path: Path) -> None:
             )
             if s.get("kernel_move_max") is not None:
                 text += f"; moved ≤ {s['kernel_move_max']:.1f}"
+            if s.get("bf16_minus_fp32_mean") is not None:
+                text += f"; bf16 − fp32 {s['bf16_minus_fp32_mean']:+.1f}"
             parts.append(text)
         what, kernels = CANDIDATES[name][0], CANDIDATES[name][2]
         lines.append(f"| {name}: {what} | {kernels} | " + " | ".join(parts) + " |")
