@@ -194,6 +194,14 @@ def test_start_is_off_when_asked(monkeypatch):
     assert os.environ[forkserver.ENV] == "off"
 
 
+def test_preload_names_every_method():
+    """The server imports every registered method's implementation, none left out."""
+    from vabal.methods import REGISTRY
+
+    for info in REGISTRY.values():
+        assert info.module in forkserver.preload_modules()
+
+
 def test_preloading_never_touches_the_cuda_driver():
     """A child cannot use CUDA if the server initialised it: no preloaded module may ask."""
     probe = textwrap.dedent(
@@ -208,7 +216,7 @@ def test_preloading_never_touches_the_cuda_driver():
                     return _real(*args)
                 setattr(torch._C, name, spy)
         from vabal.run import forkserver
-        for module in forkserver.PRELOAD:
+        for module in forkserver.preload_modules():
             importlib.import_module(module)
         print(calls, torch.cuda.is_initialized())
         """

@@ -40,11 +40,30 @@ class MethodInfo:
     kind: str
     target: str  #: "module:Class" of the implementation
     steps: tuple[str, ...]  #: optional steps it uses, a subset of STEPS
+    #: its name in legends and tables (the paper's name where it has one)
+    label: str = ""
     #: keys added to the classifier's training recipe for this method (MC-Dropout: dropout)
     classifier: dict = field(default_factory=dict)
+    #: its steps that run a network, so ask a cluster for a GPU (default: its optional steps;
+    #: ``select`` too where it computes on the device, as Core-set's k-center does)
+    device_steps: tuple[str, ...] | None = None
 
     def __post_init__(self):
         assert set(self.steps) <= set(STEPS), self.steps
+        assert self.device_steps is None or set(self.device_steps) <= {*STEPS, "select"}
+        if not self.label:
+            object.__setattr__(self, "label", self.kind)
+
+    def uses_device(self, step: str) -> bool:
+        """Whether this method's ``step`` runs on the device (``train_classifier`` and the
+        evaluation always do)."""
+        steps = self.steps if self.device_steps is None else self.device_steps
+        return step in steps
+
+    @property
+    def module(self) -> str:
+        """The module of the implementation (what a fork server imports ahead)."""
+        return self.target.split(":")[0]
 
     @property
     def definition(self) -> dict:

@@ -94,18 +94,6 @@ READING_LABELS = {
     "literal": "literal Eq. 6",
     "authors": "authors' score",
 }
-METHOD_LABELS = {
-    "random": "Random",
-    "vabal": "VaB-AL",
-    "bald": "MC-Dropout (BALD)",
-    "coreset": "Core-set",
-    "vaal": "VAAL",
-    "margin": "Margin",
-    "entropy": "Entropy",
-    "badge": "BADGE",
-    "typiclust": "TypiClust",
-    "balanced": "BASE (balanced)",
-}
 
 
 def section(name: str) -> str:
@@ -346,7 +334,7 @@ def method_label(config: dict, method: str) -> str:
 
     m = config["methods"][method]
     defaults = REGISTRY[m["kind"]].params
-    label = METHOD_LABELS.get(m["kind"], m["kind"])
+    label = REGISTRY[m["kind"]].label
     changed = []
     for key, text in (
         ("prior", lambda v: "no prior"),

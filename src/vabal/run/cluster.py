@@ -24,7 +24,8 @@ from vabal.errors import ConfigError
 from vabal.plan import config as cfg
 from vabal.plan import grid
 
-#: rules that run a network (select runs one for core-set only)
+#: rules that run a network; a method's own steps among them (and its select) as its
+#: MethodInfo says (vabal.methods.registry.MethodInfo.uses_device)
 NETWORK_RULES = ("train_classifier", "extract_features", "train_vae", "score")
 SHIM_DIR = Path(__file__).resolve().parents[3] / "slurm" / "bin"
 SWITCH = "training: {device: cpu}"
@@ -39,8 +40,10 @@ def gpus(config: dict, rule: str, dataset: str, method: str) -> int:
     """GPUs a job of ``rule`` asks for: 1 for a step that runs a network, 0 under the switch."""
     if on_cpu(config, dataset, method):
         return 0
-    if rule == "select":
-        return int(config["methods"][method]["kind"] == "coreset")
+    if method is not None and (rule in NETWORK_RULES[1:] or rule == "select"):
+        from vabal.methods import REGISTRY
+
+        return int(REGISTRY[config["methods"][method]["kind"]].uses_device(rule))
     return int(rule in NETWORK_RULES)
 
 

@@ -50,14 +50,16 @@ PRELOAD = (
     "vabal.learn.training",
     "vabal.learn.features",
     "vabal.methods.vabal.vae",
-    "vabal.methods.random.method",
-    "vabal.methods.vabal.method",
-    "vabal.methods.bald.method",
-    "vabal.methods.coreset.method",
-    "vabal.methods.vaal.method",
     "vabal.report.tables",
     "vabal.report.plots",
 )
+
+
+def preload_modules() -> tuple[str, ...]:
+    """What the server imports: :data:`PRELOAD` and every registered method's module."""
+    from vabal.methods import REGISTRY
+
+    return PRELOAD + tuple(dict.fromkeys(info.module for info in REGISTRY.values()))
 
 
 # ----------------------------------------------------------------------------- messages
@@ -268,7 +270,7 @@ def _threads() -> int:
         return threading.active_count()
 
 
-def serve(path: str, parent: int, preload=PRELOAD) -> None:
+def serve(path: str, parent: int, preload=()) -> None:
     """Import ``preload``, then fork a handler per connection on ``path`` until the
     process ``parent`` (the Snakemake that started the server) is gone or SIGTERM comes."""
     import importlib
@@ -356,7 +358,7 @@ class Server:
 
 def start(
     log: str | os.PathLike | None = None,
-    preload=PRELOAD,
+    preload=None,
     wait: float = 0.0,
     env: dict[str, str] | None = None,
 ) -> Server | None:
@@ -364,11 +366,11 @@ def start(
 
     Sets :data:`ENV` in this process's environment, which the jobs inherit. Returns None,
     starting nothing, where it cannot work (no Unix sockets) or ``VABAL_FORKSERVER=off``.
-    The server logs to the file ``log``; it imports the modules ``preload`` names (a few
-    seconds). Jobs that start before it serves run in their own process, as do all jobs if
-    it fails; ``wait`` seconds at most are spent waiting for it here. ``env`` is added to
-    the server's environment before it imports anything (the CPU kernel pin:
-    :mod:`vabal.run.kernels`).
+    The server logs to the file ``log``; it imports the modules ``preload`` names (default
+    :func:`preload_modules`: a few seconds). Jobs that start before it serves run in their
+    own process, as do all jobs if it fails; ``wait`` seconds at most are spent waiting for
+    it here. ``env`` is added to the server's environment before it imports anything (the
+    CPU kernel pin: :mod:`vabal.run.kernels`).
     """
     import subprocess
     import tempfile
@@ -395,7 +397,7 @@ def start(
             "vabal.run.forkserver",
             str(folder / Server.SOCKET),
             str(os.getpid()),
-            ",".join(preload),
+            ",".join(preload_modules() if preload is None else preload),
             str(log or ""),
         ],
         stdin=subprocess.DEVNULL,

@@ -7,4 +7,5 @@ SPEC = MethodInfo(
     kind="badge",
     target="vabal.methods.badge.method:Badge",
     steps=("extract_features",),
+    label="BADGE",
 )

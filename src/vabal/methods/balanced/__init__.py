@@ -8,4 +8,5 @@ SPEC = MethodInfo(
     kind="balanced",
     target="vabal.methods.balanced.method:Balanced",
     steps=("extract_features",),
+    label="BASE (balanced)",
 )

@@ -7,5 +7,6 @@ SPEC = MethodInfo(
     kind="bald",
     target="vabal.methods.bald.method:MCDropoutBALD",
     steps=("score",),
+    label="MC-Dropout (BALD)",
     classifier={"dropout": 0.25},  # before each residual block (Section 4.2 of the paper)
 )

@@ -7,4 +7,6 @@ SPEC = MethodInfo(
     kind="coreset",
     target="vabal.methods.coreset.method:CoreSet",
     steps=("extract_features",),
+    label="Core-set",
+    device_steps=("extract_features", "select"),  # k-center distances on the device
 )

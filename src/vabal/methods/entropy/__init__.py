@@ -7,4 +7,5 @@ SPEC = MethodInfo(
     kind="entropy",
     target="vabal.methods.entropy.method:Entropy",
     steps=("extract_features", "score"),
+    label="Entropy",
 )

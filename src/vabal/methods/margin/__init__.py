@@ -7,4 +7,5 @@ SPEC = MethodInfo(
     kind="margin",
     target="vabal.methods.margin.method:Margin",
     steps=("extract_features", "score"),
+    label="Margin",
 )

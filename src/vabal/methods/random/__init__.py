@@ -2,4 +2,9 @@
 
 from vabal.methods.registry import MethodInfo
 
-SPEC = MethodInfo(kind="random", target="vabal.methods.random.method:RandomSampling", steps=())
+SPEC = MethodInfo(
+    kind="random",
+    target="vabal.methods.random.method:RandomSampling",
+    steps=(),
+    label="Random",
+)

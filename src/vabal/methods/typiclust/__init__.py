@@ -7,4 +7,5 @@ SPEC = MethodInfo(
     kind="typiclust",
     target="vabal.methods.typiclust.method:TypiClust",
     steps=("extract_features",),
+    label="TypiClust",
 )

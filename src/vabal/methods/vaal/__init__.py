@@ -7,4 +7,5 @@ SPEC = MethodInfo(
     kind="vaal",
     target="vabal.methods.vaal.method:VAAL",
     steps=("train_vae", "score"),
+    label="VAAL",
 )

@@ -10,4 +10,5 @@ SPEC = MethodInfo(
     kind="vabal",
     target="vabal.methods.vabal.method:VaBAL",
     steps=("extract_features", "train_vae", "score"),
+    label="VaB-AL",
 )
