@@ -37,13 +37,11 @@ def fake(tmp_path: Path, name: str, output: str, rc: int = 0) -> Path:
 
 def test_gpu_requests_and_the_cpu_switch():
     config = tiny()
-    assert [cluster.gpus(config, r, "digits_plus1", "random") for r in cluster.NETWORK_RULES] == [
-        1,
-        1,
-        1,
-        1,
-    ]
-    assert cluster.gpus(config, "select", "digits_plus1", "random") == 0
+    # the classifier's training always; a method's own steps as its MethodInfo says
+    rules = (*cluster.NETWORK_RULES, "select")
+    assert [cluster.gpus(config, r, "digits_plus1", "random") for r in rules] == [1, 0, 0, 0, 0]
+    assert [cluster.gpus(config, r, "digits_plus1", "cs") for r in rules] == [1, 1, 0, 0, 1]
+    assert cluster.gpus(config, "extract_features", "digits_plus1", None) == 1  # round 0
     assert cluster.gpus(config, "select", "digits_plus1", "cs") == 1
     assert cluster.any_gpu_jobs(config)
     off = tiny(device="cpu")
