@@ -41,7 +41,9 @@ from vabal.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-#: the classifier of a labelling round on a CPU: the CPU protocol's (configs/cpu.yaml)
+#: the classifier of a labelling round on a CPU: the recipe study's 60 000-image one-cycle
+#: training (docs/results.md) at peak lr 0.05, which docs/labelling.md's walkthrough used;
+#: configs/cpu.yaml peaks at 0.1 (a point more on CIFAR-10+[1], within the seed spread)
 RECIPE = {
     "classifier": "resnet18",
     "width": 16,
