@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -136,15 +137,15 @@ CANDIDATES = {
         "60 000 images, one-cycle to lr 0.1, this CPU's own fp32 kernels",
         images(60_000, lr_schedule="onecycle", warmup=0.2, lr=0.1),
         "native",
-        ALL,
-        None,
+        ("neu",),
+        (250,),  # where v1 moves most
     ),
     "w16-60k-1cyc-lr0.1-bf16": (
         "60 000 images, one-cycle to lr 0.1, bf16 autocast",
         images(60_000, lr_schedule="onecycle", warmup=0.2, lr=0.1, amp="bf16"),
         "native",
-        ALL,
-        (1500, 1000),
+        ("cifar10_plus1",),
+        (1500,),
     ),
 }  # fmt: skip
 
@@ -268,6 +269,7 @@ def run(args) -> int:
         env = {**os.environ, **kernels.environment(CANDIDATES[cell["candidate"]][2])}
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"))
         cmd = [sys.executable, __file__, "cell", json.dumps(cell), "--results", str(args.results)]
+        cmd = shlex.split(getattr(args, "launcher", None) or "") + cmd
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         lines = proc.stdout.strip().splitlines()
         if proc.returncode != 0 or not lines:
@@ -305,13 +307,19 @@ def check(args) -> int:
         if key(c) in recorded
         and (not args.datasets or c["dataset"] in args.datasets)
         and (not args.seeds or c["seed"] in args.seeds)
+        and (not args.labels or c["labels"] in args.labels)
     ]
     if not chosen:
         raise SystemExit("recipe_study check: no recorded cell matches")
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "cells.jsonl"
         ns = argparse.Namespace(
-            cells=fresh, only=None, datasets=None, jobs=args.jobs, results=args.results
+            cells=fresh,
+            only=None,
+            datasets=None,
+            jobs=args.jobs,
+            results=args.results,
+            launcher=args.launcher,
         )
         global cells_override
         cells_override = chosen
@@ -496,6 +504,12 @@ def main(argv=None) -> int:
     chk.add_argument("--only", nargs="+", choices=list(CANDIDATES))
     chk.add_argument("--datasets", nargs="+", choices=list(BUDGETS))
     chk.add_argument("--seeds", nargs="+", type=int)
+    chk.add_argument("--labels", nargs="+", type=int)
+    chk.add_argument(
+        "--launcher",
+        help="a command each cell runs under, e.g. 'qemu-x86_64 -cpu Haswell' (a CPU of "
+        "another kind, emulated)",
+    )
     chk.add_argument("--jobs", type=int, default=2)
     chk.add_argument("--results", type=Path, default=ROOT / "results" / "cpu")
     chk.add_argument("--cells", type=Path, default=CELLS)
