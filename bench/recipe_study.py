@@ -247,7 +247,8 @@ def run_cell(cell: dict, results: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------- the runner
-def run(args) -> int:
+def run(args, chosen: list[dict] | None = None) -> int:
+    """Train the cells (of ``--only`` / ``--datasets``, or ``chosen``) not in the cells file."""
     from vabal.run import kernels
 
     done = set()
@@ -257,7 +258,7 @@ def run(args) -> int:
                 done.add(key(json.loads(line)))
     todo = [
         c
-        for c in (cells_override or cells(args.only))
+        for c in (chosen or cells(args.only))
         if key(c) not in done
         and (not getattr(args, "datasets", None) or c["dataset"] in args.datasets)
     ]
@@ -321,9 +322,7 @@ def check(args) -> int:
             results=args.results,
             launcher=args.launcher,
         )
-        global cells_override
-        cells_override = chosen
-        run(ns)
+        run(ns, chosen)
         again = {key(r): r for r in map(json.loads, fresh.read_text().splitlines())}
     differ = 0
     for k in map(key, chosen):
@@ -340,9 +339,6 @@ def check(args) -> int:
         )
     print(f"{len(chosen) - differ} of {len(chosen)} cells give the recorded numbers here")
     return 1 if differ else 0
-
-
-cells_override = None  # check's cells, for run()
 
 
 def cell_main(args) -> int:

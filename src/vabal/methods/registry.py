@@ -110,5 +110,4 @@ class MethodInfo:
         return {**self.params, **{k: v for k, v in cfg.items() if k != "kind"}}
 
     def load(self):
-        module, cls = self.target.split(":")
-        return getattr(importlib.import_module(module), cls)
+        return getattr(importlib.import_module(self.module), self.target.split(":")[1])

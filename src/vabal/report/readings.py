@@ -14,8 +14,15 @@ import numpy as np
 
 from vabal import io
 from vabal.data.variants import class_roles
+from vabal.report.summary import pct as percent
 
-ROWS = ("dominant_share", "classifier_error_on_selection", "prior_off", "difficulty_off")
+#: the table's columns: each reads one number from a reading's result (None: not there)
+ROWS = {
+    "dominant_share": lambda v: v["dominant_share"],
+    "classifier_error_on_selection": lambda v: v["classifier_error_on_selection"],
+    "prior_off": lambda v: v.get("selection_change", {}).get("prior_off"),
+    "difficulty_off": lambda v: v.get("selection_change", {}).get("difficulty_off"),
+}
 
 
 def variants(all_terms: bool) -> dict[str, dict]:
@@ -71,14 +78,8 @@ def mean_over_seeds(per_seed: dict) -> dict:
     rows = {}
     for key in next(iter(per_seed.values())):
         values = [v[key] for v in per_seed.values()]
-        getters = {
-            "dominant_share": lambda v: v["dominant_share"],
-            "classifier_error_on_selection": lambda v: v["classifier_error_on_selection"],
-            "prior_off": lambda v: v.get("selection_change", {}).get("prior_off"),
-            "difficulty_off": lambda v: v.get("selection_change", {}).get("difficulty_off"),
-        }
         rows[key] = {}
-        for row, get in getters.items():
+        for row, get in ROWS.items():
             got = [g for g in map(get, values) if g is not None]
             rows[key][row] = float(np.mean(got)) if got else None
     return rows
@@ -88,7 +89,7 @@ def markdown(results: dict) -> str:
     """The page's table: per dataset, method and round, one line per reading."""
 
     def pct(x):
-        return "—" if x is None else f"{100 * x:.1f} %"
+        return "—" if x is None else f"{percent(x)} %"
 
     lines = []
     for run in results["runs"]:

@@ -322,17 +322,18 @@ def readings(smk):
 
     spec = dict(smk.params.spec)
     over = rd.variants(spec["all_terms"])
+    seeds: dict[tuple, list[int]] = {}
+    for d, m, s in spec["runs"]:
+        seeds.setdefault((d, m), []).append(int(s))
     runs = []
     for d in spec["datasets"]:
         for m in spec["methods"]:
             per_seed = {}
-            for key, files in spec["files"].items():
-                dataset, method, seed = key.split("/")
-                if (dataset, method) != (d, m):
-                    continue
+            for seed in seeds.get((d, m), []):
+                files = spec["files"][f"{d}/{m}/{seed}"]
                 ctx = rounds.context(
                     files["store"], files["split"], files["labelled"], spec["recipes"][f"{d}/{m}"],
-                    int(seed), spec["round"],
+                    seed, spec["round"],
                     {k: files[k] for k in ("classifier", "extract_features", "train_vae")},
                     spec["budget"][d],
                 )  # fmt: skip
@@ -344,7 +345,7 @@ def readings(smk):
                     "dataset": d,
                     "method": m,
                     "round": spec["round"],
-                    "seeds": [int(s) for s in per_seed],
+                    "seeds": list(per_seed),
                     "mean_over_seeds": rd.mean_over_seeds(per_seed),
                     "per_seed": per_seed,
                 }
