@@ -19,8 +19,14 @@ of the cells file and is never trained again: a stopped study resumes with the s
     python bench/recipe_study.py check --only v1 --datasets neu  # same numbers here?
 
 ``check`` trains recorded cells again on this machine and compares their accuracies with the
-cells file, digit for digit: under pinned kernels they must be equal on any x86-64 CPU (the
-platform of each is printed beside it).
+cells file, digit for digit (and the SHA-256 of their test logits where recorded): under
+pinned kernels they must be equal on any x86-64 CPU (the platform of each is printed beside
+it). ``--launcher`` runs each cell under another program, e.g. QEMU's user mode emulating
+an AVX2-only CPU; the ``probe`` candidate (640 images) is short enough for that:
+
+    python bench/recipe_study.py run --only probe --cells bench/results/cross-cpu.jsonl
+    python bench/recipe_study.py check --only probe --seeds 0 \
+        --cells bench/results/cross-cpu.jsonl --launcher "qemu-x86_64 -cpu Haswell"
 
 ``report`` writes ``bench/results/recipe-study-cpu.json`` (every cell and the summary),
 ``docs/results/recipe_study.md`` (the table of docs/results.md) and
@@ -30,6 +36,7 @@ platform of each is printed beside it).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
@@ -132,6 +139,15 @@ CANDIDATES = {
         ALL,
         (1500, 1000),
     ),
+    # a short training of the chosen recipe: cheap enough to run under an emulated CPU
+    # (check --launcher), its test logits compared bit for bit (cross-cpu cells file)
+    "probe": (
+        "640 images of the chosen recipe (a cross-CPU probe, not a candidate)",
+        images(640, lr_schedule="onecycle", warmup=0.2, lr=0.1, tta_flip=True),
+        "avx2",
+        ("neu",),
+        (250,),
+    ),
     # the chosen recipe (one-cycle to lr 0.1): kernel sensitivity and bf16 on it
     "w16-60k-1cyc-lr0.1@native": (
         "60 000 images, one-cycle to lr 0.1, this CPU's own fp32 kernels",
@@ -223,6 +239,7 @@ def run_cell(cell: dict, results: Path) -> dict:
             recipe["channels_last"], tta,
         )  # fmt: skip
         metrics = classification_metrics(logits, labels[test], store.num_classes)
+        metrics["logits_sha256"] = hashlib.sha256(np.ascontiguousarray(logits)).hexdigest()
         out["tta" if tta else "plain"] = metrics
         if not tta:
             eval_once = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
@@ -232,6 +249,7 @@ def run_cell(cell: dict, results: Path) -> dict:
         "accuracy": out["plain"]["accuracy"],
         "balanced_accuracy_tta": out["tta"]["balanced_accuracy"],
         "per_class_accuracy": out["plain"]["per_class_accuracy"],
+        "test_logits_sha256": out["plain"]["logits_sha256"],
         "train_seconds": train["wall"],
         "train_cpu_seconds": train["cpu"],
         "eval_seconds": eval_once["wall"],
@@ -324,13 +342,16 @@ def check(args) -> int:
         )
         run(ns, chosen)
         again = {key(r): r for r in map(json.loads, fresh.read_text().splitlines())}
-    differ = 0
+    differ, rows = 0, []
     for k in map(key, chosen):
         old, new = recorded[k], again.get(k)
         same = new is not None and all(
-            old[m] == new[m] for m in ("balanced_accuracy", "accuracy", "balanced_accuracy_tta")
+            old.get(m) == new.get(m)
+            for m in ("balanced_accuracy", "accuracy", "balanced_accuracy_tta")
+            + ("test_logits_sha256",) * ("test_logits_sha256" in old)
         )
         differ += not same
+        rows.append({"cell": list(k), "same": same, "recorded": old, "here": new})
         now = "failed" if new is None else f"{100 * new['balanced_accuracy']:.4f}"
         print(
             f"{'same' if same else 'DIFFERENT':>9} {k}: recorded "
@@ -338,6 +359,9 @@ def check(args) -> int:
             f"({old['platform']['cpu_capability']}), here {now}"
         )
     print(f"{len(chosen) - differ} of {len(chosen)} cells give the recorded numbers here")
+    if args.out:
+        text = json.dumps({"launcher": args.launcher, "cells": rows}, indent=1, default=float)
+        args.out.write_text(text + "\n")
     return 1 if differ else 0
 
 
@@ -507,6 +531,7 @@ def main(argv=None) -> int:
         "another kind, emulated)",
     )
     chk.add_argument("--jobs", type=int, default=2)
+    chk.add_argument("--out", type=Path, help="JSON of each cell: recorded, here, same")
     chk.add_argument("--results", type=Path, default=ROOT / "results" / "cpu")
     chk.add_argument("--cells", type=Path, default=CELLS)
     args = p.parse_args(argv)
