@@ -42,8 +42,13 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # this checkout's library
+from vabal.plan import layout  # noqa: E402
+
 #: Keys of metrics.json and columns of rounds.parquet that are measured durations.
 TIMING_KEYS = {"train_seconds"}
+#: the round files compared byte for byte
+ROUND_FILES = ("labelled.parquet", "selection.parquet", "scores.parquet")
 
 
 def reduced_quickstart(figures: bool = True) -> dict:
@@ -214,23 +219,22 @@ def compare(reference: Path, other: Path) -> tuple[list[str], dict]:
             diffs.append(f"{pattern}: files differ: {sorted(set(a) ^ set(b))}")
         return [(k, a[k], b[k]) for k in a if k in b]
 
+    every_round = {"dataset": "*", "method": "*", "seed": "*", "round": "*"}
     for pattern in (
         "splits/*/*.parquet",
-        "runs/*/*/*/*/labelled.parquet",
-        "runs/*/*/*/*/selection.parquet",
-        "runs/*/*/*/*/scores.parquet",
+        *(layout.round_path(f, **every_round) for f in ROUND_FILES),
     ):
         for k, x, y in pairs(pattern):
             if x.read_bytes() != y.read_bytes():
                 diffs.append(f"{k}: bytes differ")
-    for k, x, y in pairs("runs/*/*/*/*/metrics.json"):
+    for k, x, y in pairs(layout.round_path("metrics.json", **every_round)):
         mx, my = (
             {key: v for key, v in json.loads(p.read_text()).items() if key not in TIMING_KEYS}
             for p in (x, y)
         )
         if mx != my:
             diffs.append(f"{k}: metrics differ")
-    for k, x, y in pairs("runs/*/*/*/*/classifier.pt"):
+    for k, x, y in pairs(layout.round_path("classifier.pt", **every_round)):
         sx, sy = (torch.load(p, weights_only=True)["state_dict"] for p in (x, y))
         if sx.keys() != sy.keys() or any(not torch.equal(sx[n], sy[n]) for n in sx):
             diffs.append(f"{k}: classifier weights differ")

@@ -232,7 +232,7 @@ def _shared_round0(config: dict) -> str:
     config = cfg.validate(copy.deepcopy(config))
     recipe = vw.round0_id(config, "digits_plus1", "coreset")
     assert recipe == vw.round0_id(config, "digits_plus1", "random")
-    return "results/" + layout.ROUND0.format(dataset="digits_plus1", recipe=recipe, seed=0)
+    return layout.round0_path("", "results", dataset="digits_plus1", recipe=recipe, seed=0)
 
 
 SHARED0 = _shared_round0(RUN_CONFIG)  # its classifier is read by the features job

@@ -14,8 +14,25 @@ def test_a_round_path_gives_its_identity():
         "seed": 2,
         "round": 11,
     }
-    made = layout.ROUND.format(dataset="d", method="m", seed=0, round=3) + "/selection.parquet"
-    assert layout.parse_round(f"/abs/results/{made}")["round"] == 3
+    made = layout.round_path("selection.parquet", "/abs/results", dataset="d", method="m",
+                             seed=0, round=3)  # fmt: skip
+    assert made == "/abs/results/runs/d/m/seed0/round3/selection.parquet"
+    assert layout.parse_round(made)["round"] == 3
+
+
+def test_one_function_builds_patterns_paths_and_globs():
+    """A rule's pattern, a planned file and a script's glob come from round_path alone."""
+    assert (
+        layout.round_path("vae.pt", "results/cpu")
+        == "results/cpu/runs/{dataset}/{method}/seed{seed}/round{round}/vae.pt"
+    )
+    pattern = layout.round_path("score.log", "results/logs", round=0)
+    assert pattern == "results/logs/runs/{dataset}/{method}/seed{seed}/round0/score.log"
+    every = {"dataset": "*", "method": "*", "seed": "*", "round": "*"}
+    assert layout.round_path("metrics.json", **every) == "runs/*/*/seed*/round*/metrics.json"
+    shared = layout.round0_path("features.pt", "r", dataset="d", recipe="r0123456789", seed=1)
+    assert shared == "r/round0/d/r0123456789/seed1/features.pt"
+    assert layout.describe(shared) == "d / round 0 of recipe r0123456789 / seed 1"
 
 
 @pytest.mark.parametrize(

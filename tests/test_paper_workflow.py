@@ -84,7 +84,31 @@ REDUCED = {
         "leaderboard": {"datasets": ["d"], "methods": ["random", "vabal", "vabal_lambda0"]},
         "summary": {"datasets": ["d", "d_val"], "methods": ["random", "vabal", "vabal_no_prior"]},
         "readings": {"datasets": ["d"], "methods": ["vabal"]},
+        "strength": {
+            "datasets": ["d"],
+            "methods": ["random", "vabal", "vabal_lambda0"],
+            "protocol": "here",
+            "stored": {"before": "stored_summary.json"},
+        },
     },
+}
+#: a summary an earlier protocol wrote (its paired differences only), for target strength
+STORED_SUMMARY = {
+    "datasets": {
+        "d": {
+            "methods": {
+                "vabal": {
+                    "vs_random": {
+                        "seeds": 3,
+                        "d_avg_mean": -0.02,
+                        "d_avg_std": 0.01,
+                        "d_final_mean": -0.01,
+                        "avg_ahead": 0,
+                    }
+                }
+            }
+        }
+    }
 }
 
 
@@ -117,7 +141,10 @@ def jobs_of(out: str) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def drawn(tmp_path_factory):
     """The reduced quickstart, run once."""
+    import json
+
     work = tmp_path_factory.mktemp("paper")
+    (work / "stored_summary.json").write_text(json.dumps(STORED_SUMMARY))
     t0 = time.monotonic()
     run_snakemake(work, REDUCED)
     print(f"reduced quickstart: {time.monotonic() - t0:.0f} s")
@@ -304,6 +331,45 @@ def test_summary_from_the_rounds_table(drawn):
     assert "### d_val" in text and "Paired difference from Random" in text
 
 
+def test_strength_pairs_each_protocol_with_its_interval(drawn):
+    """Target strength: the stored protocol's rows with the t interval of its mean, std and
+    seeds; this config's rows equal to the summary's paired differences."""
+    import json
+
+    from scipy import stats
+
+    data = pd.read_csv(drawn / "results/figures/strength.csv").set_index(["protocol", "method"])
+    before = data.loc[("before", "vabal")]
+    half = stats.t.ppf(0.975, 2) * 0.01 / np.sqrt(3)
+    assert before["d_avg_ci_low"] == pytest.approx(-0.02 - half)
+    assert before["d_avg_ci_high"] == pytest.approx(-0.02 + half)
+    summary = json.loads((drawn / "results/tables/summary.json").read_text())["datasets"]
+    here = data.loc[("here", "vabal")]
+    paired = summary["d"]["methods"]["vabal"]["vs_random"]
+    assert here["d_avg_mean"] == pytest.approx(paired["d_avg_mean"])
+    assert here["seeds"] == 1 and np.isnan(here["d_avg_ci_low"])  # one seed: no interval
+    assert ("here", "vabal_lambda0") in data.index and ("before", "vabal_lambda0") not in data.index
+    text = (drawn / "results/tables/strength.md").read_text()
+    assert "| method | before | here |" in text and "(0/3)" in text
+    assert (drawn / "results/figures/strength.png").stat().st_size > 0
+
+
+def test_strength_names_a_missing_summary_and_a_foreign_reference(tmp_path, monkeypatch):
+    from vabal.errors import ConfigError
+    from vabal.plan import config as cfg
+
+    config = cfg.validate(copy.deepcopy(REDUCED))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="beyond.strength.stored.before: no file stored_summ"):
+        targets.check_stored(config)
+    (tmp_path / "stored_summary.json").write_text("{}")
+    targets.check_stored(config)
+    bad = copy.deepcopy(REDUCED)
+    bad["beyond"]["strength"]["reference"] = "vabal_no_prior"
+    with pytest.raises(ConfigError, match="strength.reference: 'vabal_no_prior' is not one of"):
+        cfg.validate(bad)
+
+
 def test_readings_reproduce_the_stored_selection(drawn):
     """Scored again from the stored round, the reading a run used selects what it selected;
     the other readings are paired with it on the same VAE."""
@@ -407,7 +473,8 @@ def test_quickstart_draws_every_target(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     rules = {rule for rule, _ in jobs_of(proc.stdout)}
-    assert set(targets.TARGETS) <= rules
+    # every target but strength, which compares with another protocol's stored summary
+    assert set(targets.TARGETS) - {"strength"} <= rules
     methods = set(re.findall(r"method=([\w-]+)", proc.stdout))
     assert {"random", "vabal", "bald", "coreset", "vaal"} <= methods
 

@@ -71,7 +71,7 @@ def test_kill_and_resume_gives_identical_results(reference, tmp_path):
 
 def test_jobs_run_this_checkouts_library(reference):
     """Every job imports vabal from this repository's src/, not from wherever else it is
-    installed (each rule's script in workflow/scripts/ puts src/ first)."""
+    installed (the rules' script, workflow/scripts/step.py, puts src/ first)."""
     logs = sorted((reference / "results" / "logs").rglob("*.log"))
     server = reference / "results" / "logs" / "forkserver.log"  # not a job: it says its own
     assert f"library {REPO / 'src' / 'vabal'}" in server.read_text()

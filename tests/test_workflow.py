@@ -147,3 +147,50 @@ def test_paper_config_dag_resolves(tmp_path):
         "train_classifier": str(14 * 5),
         "select": "70",
     }
+
+
+RULE_SCRIPTS = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, ResourceSettings
+with SnakemakeApi() as api:
+    wf = api.workflow(
+        resource_settings=ResourceSettings(cores=1),
+        config_settings=ConfigSettings(configfiles=[Path(sys.argv[1])]),
+        snakefile=Path("Snakefile"),
+        workdir=Path("."),
+    )
+    print(json.dumps({r.name: r.script for r in wf._workflow.rules}))
+"""
+
+
+@pytest.mark.parametrize("configfile", ["configs/quickstart.yaml", "configs/cpu.yaml"])
+def test_every_rule_runs_the_step_registered_for_its_name(configfile):
+    """Each rule with a script names workflow/scripts/step.py, and vabal.run.step has its work
+    (the method steps share one function, every figure rule another)."""
+    import json
+
+    from vabal.run import step
+
+    if configfile == "configs/cpu.yaml" and not (REPO.parent / "shared" / "datasets").exists():
+        pytest.skip("../shared/datasets not found")
+    proc = subprocess.run(
+        [sys.executable, "-c", RULE_SCRIPTS, configfile], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scripts = json.loads(proc.stdout.strip().splitlines()[-1])
+    ran = {rule for rule, script in scripts.items() if script}
+    assert {scripts[rule] for rule in ran} == {"../scripts/step.py"}
+    assert {"train_classifier", "score", "select", "fig3a", "table1", "leaderboard"} <= ran
+    assert configfile != "configs/cpu.yaml" or "publish" in ran
+    works = {rule: step.for_rule(rule).__name__ for rule in ran}
+    assert works["train_round0"] == works["train_classifier"] == "train_classifier"
+    assert works["extract_features"] == works["score"] == works["train_vae"] == "method_step"
+    assert works["fig5"] == "figure" and works["table2"] == "table"
+    assert works["vabal_diagnostics"] == "figure"
+    shared = {"train_round0", "share_round0_features", "extract_features", "score", "train_vae"}
+    own = {r for r in ran - shared if not r.startswith(("fig", "table", "vabal_diagnostics"))}
+    assert {r: works[r] for r in own} == {r: r for r in own}
+    with pytest.raises(KeyError, match="no step registered for rule 'all'"):
+        step.for_rule("all")

@@ -1,7 +1,7 @@
 # Targets beyond the paper (the config's beyond section): the leaderboard ranks every
 # configured method, the paper's and today's, by label efficiency, from the rounds table;
 # the summary writes a results page's numbers from it; the readings score stored VaB-AL
-# rounds again under every reading of Eq. 6. One script: vabal.run.step.<rule name>.
+# rounds again under every reading of Eq. 6. Their work: vabal.run.step.<rule name>.
 
 from vabal.plan import targets as vt
 

@@ -56,9 +56,6 @@ onerror:
     stop_forkserver()
 
 
-RUN = f"{R}/{layout.RUN}"
-ROUND = f"{R}/{layout.ROUND}"
-ROUND0 = f"{R}/{layout.ROUND0}"
 STORE = f"{R}/{layout.STORE}"
 ENV = "../../envs/vabal.yaml"
 
@@ -91,14 +88,24 @@ def split_file(w):
     return f"{R}/{split}"
 
 
-def round_pattern(name):
-    """The path pattern (with wildcards) of file `name` of a round."""
-    return f"{ROUND}/{name}"
+def round_pattern(name, **fields):
+    """The path (pattern: wildcards where `fields` give none) of file `name` of a round."""
+    return layout.round_path(name, R, **fields)
 
 
-def round0_pattern(name):
+def round0_pattern(name, **fields):
     """The path pattern of file `name` of a shared round 0 (dataset, recipe, seed)."""
-    return f"{ROUND0}/{name}"
+    return layout.round0_path(name, R, **fields)
+
+
+def round_log(step, **fields):
+    """The log of a round's `step`: the round's path under logs/."""
+    return layout.round_path(f"{step}.log", f"{R}/logs", **fields)
+
+
+def round0_log(step):
+    """The log of a shared round 0's `step`."""
+    return layout.round0_path(f"{step}.log", f"{R}/logs")
 
 
 def shared_round0(name):
@@ -106,9 +113,7 @@ def shared_round0(name):
 
     def inputs(w):
         recipe = vw.round0_id(config, w.dataset, w.method)
-        return round0_pattern(name).format(
-            dataset=w.dataset, recipe=recipe, seed=w.seed
-        )
+        return round0_pattern(name, dataset=w.dataset, recipe=recipe, seed=w.seed)
 
     return inputs
 
@@ -129,8 +134,8 @@ def classifier_inputs(w):
     r = int(getattr(w, "round", 0))
     if r > 0:
         prev = {**run_key(w), "round": r - 1}
-        inputs["prev_labelled"] = round_pattern("labelled.parquet").format(**prev)
-        inputs["prev_selection"] = round_pattern("selection.parquet").format(**prev)
+        inputs["prev_labelled"] = round_pattern("labelled.parquet", **prev)
+        inputs["prev_selection"] = round_pattern("selection.parquet", **prev)
     return inputs
 
 
@@ -150,12 +155,12 @@ def method_inputs(step):
         out = {
             **store_files(w),
             "split": split_file(w),
-            "labelled": round_pattern("labelled.parquet").format(**run_key(w)),
-            "classifier": round_pattern("classifier.pt").format(**run_key(w)),
+            "labelled": round_pattern("labelled.parquet", **run_key(w)),
+            "classifier": round_pattern("classifier.pt", **run_key(w)),
         }
         for s in earlier[step]:
             if s in steps:
-                out[s] = round_pattern(files[s]).format(**run_key(w))
+                out[s] = round_pattern(files[s], **run_key(w))
         return out
 
     return inputs

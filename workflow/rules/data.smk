@@ -10,7 +10,7 @@ rule download_source:
     params:
         source=lambda w: config["sources"][w.source],
     script:
-        "../scripts/download_source.py"
+        "../scripts/step.py"
 
 
 rule prepare_source:
@@ -25,7 +25,7 @@ rule prepare_source:
     params:
         source=lambda w: config["sources"][w.source],
     script:
-        "../scripts/prepare_source.py"
+        "../scripts/step.py"
 
 
 rule make_split:
@@ -40,4 +40,4 @@ rule make_split:
     params:
         dataset=lambda w: vw.dataset_params(config, w.dataset),
     script:
-        "../scripts/make_split.py"
+        "../scripts/step.py"

@@ -14,7 +14,7 @@ rule collect_rounds:
     conda:
         ENV
     script:
-        "../scripts/collect_rounds.py"
+        "../scripts/step.py"
 
 
 # Every round's metrics are listed too: a deleted run then counts as missing and is

@@ -32,7 +32,7 @@ for _name in vt.FIGURES:
         params:
             spec=vt.spec_function(config, _name),
         script:
-            "../scripts/figure.py"
+            "../scripts/step.py"
 
 
 for _name in vt.TABLES:
@@ -64,7 +64,7 @@ for _name in vt.TABLES:
         params:
             spec=vt.spec_function(config, _name),
         script:
-            "../scripts/table.py"
+            "../scripts/step.py"
 
 
 rule all_figures:

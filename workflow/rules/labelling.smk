@@ -20,4 +20,4 @@ if LABELLING:
             labelling=LABELLING,
             method=lambda w: config["methods"][LABELLING["method"]],
         script:
-            "../scripts/to_label.py"
+            "../scripts/step.py"

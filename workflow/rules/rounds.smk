@@ -21,17 +21,17 @@ rule train_round0:
         classifier=round0_pattern("classifier.pt"),
         metrics=round0_pattern("metrics.json"),
     log:
-        f"{R}/logs/{layout.ROUND0}/train_classifier.log",
+        round0_log("train_classifier"),
     conda:
         ENV
     threads: 1
     resources:
-        gpu=lambda w: vc.gpus(config, "train_classifier", w.dataset, None),
+        gpu=vc.gpu_resource(config, "train_classifier"),
     params:
         recipe=lambda w: vw.round0_recipe(config, w.dataset, w.recipe),
         evaluate_on=lambda w: config["datasets"][w.dataset]["evaluate_on"],
     script:
-        "../scripts/train_classifier.py"
+        "../scripts/step.py"
 
 
 rule extract_round0_features:
@@ -43,44 +43,44 @@ rule extract_round0_features:
     output:
         round0_pattern("features.pt"),
     log:
-        f"{R}/logs/{layout.ROUND0}/extract_features.log",
+        round0_log("extract_features"),
     conda:
         ENV
     threads: 1
     resources:
-        gpu=lambda w: vc.gpus(config, "extract_features", w.dataset, None),
+        gpu=vc.gpu_resource(config, "extract_features"),
     params:
         recipe=lambda w: vw.round0_recipe(config, w.dataset, w.recipe),
     script:
-        "../scripts/extract_round0_features.py"
+        "../scripts/step.py"
 
 
 rule share_round0:
     input:
         **{f.split(".")[0]: shared_round0(f) for f in layout.ROUND0_FILES},
     output:
-        **{f.split(".")[0]: f"{RUN}/round0/{f}" for f in layout.ROUND0_FILES},
+        **{f.split(".")[0]: round_pattern(f, round=0) for f in layout.ROUND0_FILES},
     log:
-        f"{R}/logs/{layout.RUN}/round0/share_round0.log",
+        round_log("share_round0", round=0),
     conda:
         ENV
     script:
-        "../scripts/share_round0.py"
+        "../scripts/step.py"
 
 
 rule share_round0_features:
     input:
         features=shared_round0("features.pt"),
     output:
-        features=f"{RUN}/round0/features.pt",
+        features=round_pattern("features.pt", round=0),
     log:
-        f"{R}/logs/{layout.RUN}/round0/share_round0_features.log",
+        round_log("share_round0_features", round=0),
     wildcard_constraints:
         method=vw.method_regex(config, "extract_features"),
     conda:
         ENV
     script:
-        "../scripts/share_round0.py"
+        "../scripts/step.py"
 
 
 rule train_classifier:
@@ -91,7 +91,7 @@ rule train_classifier:
         classifier=round_pattern("classifier.pt"),
         metrics=round_pattern("metrics.json"),
     log:
-        f"{R}/logs/{layout.ROUND}/train_classifier.log",
+        round_log("train_classifier"),
     wildcard_constraints:
         round=r"[1-9]\d*",
     group:
@@ -100,103 +100,56 @@ rule train_classifier:
         ENV
     threads: 1
     resources:
-        gpu=lambda w: vc.gpus(config, "train_classifier", w.dataset, w.method),
+        gpu=vc.gpu_resource(config, "train_classifier"),
     params:
         recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
         evaluate_on=lambda w: config["datasets"][w.dataset]["evaluate_on"],
     script:
-        "../scripts/train_classifier.py"
+        "../scripts/step.py"
 
 
-rule extract_features:
-    input:
-        unpack(method_inputs("extract_features")),
-    output:
-        round_pattern("features.pt"),
-    log:
-        f"{R}/logs/{layout.ROUND}/extract_features.log",
-    wildcard_constraints:
-        method=vw.method_regex(config, "extract_features"),
-        round=r"[1-9]\d*",
-    group:
-        "round-{dataset}-{method}-seed{seed}-round{round}"
-    conda:
-        ENV
-    threads: 1
-    resources:
-        gpu=lambda w: vc.gpus(config, "extract_features", w.dataset, w.method),
-    params:
-        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
-        method=lambda w: vw.method_params(config, w.method),
-    script:
-        "../scripts/extract_features.py"
+# The method's steps of a round, one rule each, matching the configured methods that run it
+# (the methods' registry, vabal.methods; every method selects): its outputs in the round's
+# folder, whether it reads the budget, and its rounds (round 0's features are shared).
+METHOD_STEPS = {
+    "extract_features": ({"features": "features.pt"}, False, r"[1-9]\d*"),
+    "train_vae": ({"vae": "vae.pt"}, False, r"\d+"),
+    "score": (
+        {"scores": "scores.parquet", "diagnostics": "score_diagnostics.json"},
+        True,
+        r"\d+",
+    ),
+    "select": ({"selection": "selection.parquet"}, True, r"\d+"),
+}
 
+for _step, (_files, _budget, _rounds) in METHOD_STEPS.items():
 
-rule train_vae:
-    input:
-        unpack(method_inputs("train_vae")),
-    output:
-        round_pattern("vae.pt"),
-    log:
-        f"{R}/logs/{layout.ROUND}/train_vae.log",
-    wildcard_constraints:
-        method=vw.method_regex(config, "train_vae"),
-    group:
-        "round-{dataset}-{method}-seed{seed}-round{round}"
-    conda:
-        ENV
-    threads: 1
-    resources:
-        gpu=lambda w: vc.gpus(config, "train_vae", w.dataset, w.method),
-    params:
-        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
-        method=lambda w: vw.method_params(config, w.method),
-    script:
-        "../scripts/train_vae.py"
-
-
-rule score:
-    input:
-        unpack(method_inputs("score")),
-    output:
-        scores=round_pattern("scores.parquet"),
-        diagnostics=round_pattern("score_diagnostics.json"),
-    log:
-        f"{R}/logs/{layout.ROUND}/score.log",
-    wildcard_constraints:
-        method=vw.method_regex(config, "score"),
-    group:
-        "round-{dataset}-{method}-seed{seed}-round{round}"
-    conda:
-        ENV
-    threads: 1
-    resources:
-        gpu=lambda w: vc.gpus(config, "score", w.dataset, w.method),
-    params:
-        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
-        method=lambda w: vw.method_params(config, w.method),
-        budget=lambda w: config["datasets"][w.dataset]["budget"],
-    script:
-        "../scripts/score.py"
-
-
-rule select:
-    input:
-        unpack(method_inputs("select")),
-    output:
-        round_pattern("selection.parquet"),
-    log:
-        f"{R}/logs/{layout.ROUND}/select.log",
-    group:
-        "round-{dataset}-{method}-seed{seed}-round{round}"
-    conda:
-        ENV
-    threads: 1
-    resources:
-        gpu=lambda w: vc.gpus(config, "select", w.dataset, w.method),
-    params:
-        recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
-        method=lambda w: vw.method_params(config, w.method),
-        budget=lambda w: config["datasets"][w.dataset]["budget"],
-    script:
-        "../scripts/select.py"
+    rule:
+        name:
+            _step
+        input:
+            unpack(method_inputs(_step)),
+        output:
+            **{k: round_pattern(f) for k, f in _files.items()},
+        log:
+            round_log(_step),
+        wildcard_constraints:
+            method=vw.method_regex(config, _step),
+            round=_rounds,
+        group:
+            "round-{dataset}-{method}-seed{seed}-round{round}"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            gpu=vc.gpu_resource(config, _step),
+        params:
+            **(
+                {"budget": lambda w: config["datasets"][w.dataset]["budget"]}
+                if _budget
+                else {}
+            ),
+            recipe=lambda w: vw.cfg.training_recipe(config, w.dataset, w.method),
+            method=lambda w: vw.method_params(config, w.method),
+        script:
+            "../scripts/step.py"

@@ -34,6 +34,32 @@ def definitions() -> dict:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """How the time of one of a method's steps grows (``vabal estimate``): seconds = a rate
+    measured by ``vabal bench`` x the step's units of work, the samples it visits (the
+    unlabelled pool, or the whole ``pool``; at most the parameter ``cap`` where that is
+    above 0) times each parameter of ``per`` (epochs, Monte Carlo samples; ``budget`` is
+    the dataset's), times the image's pixels and the classifier's depth relative to the
+    benchmark's where the step runs on images or through the classifier."""
+
+    samples: str = "unlabelled"  #: "unlabelled" or "pool"
+    per: tuple[str, ...] = ()
+    cap: str | None = None
+    pixels: bool = False
+    depth: bool = False
+
+    def units(
+        self, pool: int, unlabelled: int, params: dict, pixels: float = 1.0, depth: float = 1.0
+    ) -> float:
+        n = float(pool if self.samples == "pool" else unlabelled)
+        if self.cap and params.get(self.cap, 0) > 0:
+            n = min(n, float(params[self.cap]))
+        for name in self.per:
+            n *= params[name]
+        return n * (pixels if self.pixels else 1.0) * (depth if self.depth else 1.0)
+
+
+@dataclass(frozen=True)
 class MethodInfo:
     """What the workflow needs to know about a method kind before running it."""
 
@@ -47,12 +73,22 @@ class MethodInfo:
     #: its steps that run a network, so ask a cluster for a GPU (default: its optional steps;
     #: ``select`` too where it computes on the device, as Core-set's k-center does)
     device_steps: tuple[str, ...] | None = None
+    #: how the time of its method steps grows (:class:`Cost`), by step; ``score`` (where it
+    #: has one) per unlabelled sample and ``select`` per unlabelled sample and budget unless
+    #: given. ``extract_features`` is the classifier's and costed with it.
+    costs: dict = field(default_factory=dict)
 
     def __post_init__(self):
         assert set(self.steps) <= set(STEPS), self.steps
         assert self.device_steps is None or set(self.device_steps) <= {*STEPS, "select"}
         if not self.label:
             object.__setattr__(self, "label", self.kind)
+        defaults = {"select": Cost(per=("budget",))}
+        if "score" in self.steps:
+            defaults["score"] = Cost()
+        costs = {**defaults, **self.costs}
+        assert set(costs) <= {"train_vae", "score", "select"} & {*self.steps, "select"}, costs
+        object.__setattr__(self, "costs", costs)
 
     def uses_device(self, step: str) -> bool:
         """Whether this method's ``step`` runs on the device (``train_classifier`` and the

@@ -8,12 +8,12 @@ of every run the config asks for:
 * ``train_classifier``: seconds per labelled image and epoch, times labelled images x
   epochs x (image pixels / 32x32) x depth (ResNet-34 counts 2x ResNet-18);
 * ``evaluate``: per test image x pixels x depth;
-* ``extract_features``, VaB-AL's ``train_vae`` (per unlabelled sample and VAE epoch) and
-  ``score`` (per sample and MC sample), BALD's ``score`` (per sample and pass x pixels x
-  depth), VAAL's ``train_vae`` (per pool image and epoch x pixels) and ``score``, every
-  other method's ``score`` (per unlabelled sample) and every method's ``select`` (per
-  unlabelled sample x budget), each from its own line of the benchmark (a method the
-  benchmark did not time is named and left out);
+* ``extract_features``: per pool image x pixels x depth;
+* each method's own steps as its package declares their cost
+  (:class:`vabal.methods.registry.Cost`: e.g. VaB-AL's ``train_vae`` per unlabelled sample
+  and VAE epoch, BALD's ``score`` per sample and pass x pixels x depth, every ``select``
+  per unlabelled sample x budget), each rate from its own line of the benchmark (a method
+  the benchmark did not time is named and left out);
 * the method steps run in every round but the last (it selects nothing);
 * round 0 (its training, evaluation and features) once per dataset, seed and classifier
   recipe, as the workflow computes it (the saving is printed).
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections import Counter, defaultdict
 
@@ -43,10 +44,31 @@ BENCH = {
     "pixels": 32 * 32,
     "budget": 500,
 }
+#: the method parameters the benchmark's round runs at, where not their defaults
+BENCH_PARAMS = {"vaal": {"epochs": 2}}
+
+
+def bench_params(kind: str, **extra) -> dict:
+    """A method's parameters in the benchmark's round (and the benchmark's budget)."""
+    from vabal.methods import REGISTRY
+
+    return {
+        **REGISTRY[kind].params,
+        **BENCH_PARAMS.get(kind, {}),
+        "budget": BENCH["budget"],
+        **extra,
+    }
 
 
 def step_rates(rows: list[dict]) -> dict[str, float]:
-    """Seconds per unit of work of each step, from ``vabal bench`` JSON rows."""
+    """Seconds per unit of work of each step, from ``vabal bench`` JSON rows: the
+    classifier's (``train_classifier``, ``evaluate``, ``extract_features``) and, for every
+    method step the benchmark timed (``"<kind>: <step>"``), per unit of its
+    :class:`~vabal.methods.registry.Cost` (``"<kind>.<step>"``). A method's own section of
+    the benchmark timing one epoch of its ``train_vae`` ("... per epoch", VAAL's fast path)
+    wins over the round's shortened training."""
+    from vabal.methods import REGISTRY
+
     by_name = {(r["section"], r["name"]): r for r in rows}
 
     def seconds(prefix: str) -> float:
@@ -58,29 +80,25 @@ def step_rates(rows: list[dict]) -> dict[str, float]:
 
     b = BENCH
     unl = b["pool"] - b["labelled"]
-    generic = {}  # the score and select of every method the benchmark timed
-    for (sec, name), row in by_name.items():
-        kind, _, step = name.partition(": ")
-        if sec == "round" and step in ("score", "select"):
-            per = unl * (b["budget"] if step == "select" else 1)
-            generic[f"{kind}.{step}"] = min(
-                float(row["value"]) / per, generic.get(f"{kind}.{step}", 1e30)
-            )
     rates = {
-        **generic,
         "train_classifier": seconds("random: train_classifier") / (b["labelled"] * b["epochs"]),
         "evaluate": seconds("random: evaluate") / b["test"],
         "extract_features": seconds("vabal: extract_features") / b["pool"],
-        "vabal.train_vae": seconds("vabal: train_vae") / (unl * 20),
-        "vabal.score": seconds("vabal: score") / (unl * 100),
-        "bald.score": seconds("bald: score") / (unl * 100),
-        "vaal.score": seconds("vaal: score") / unl,
     }
-    vaal = [r for r in rows if r["section"] == "vaal" and "fast path" in r["name"]]
-    if vaal:
-        rates["vaal.train_vae"] = float(vaal[0]["value"]) / b["pool"]
-    else:  # the round section timed 2 epochs
-        rates["vaal.train_vae"] = seconds("vaal: train_vae") / (b["pool"] * 2)
+    for (sec, name), row in by_name.items():
+        kind, _, step = name.partition(": ")
+        step = step.split(" (")[0]
+        if sec != "round" or kind not in REGISTRY or step not in REGISTRY[kind].costs:
+            continue
+        units = REGISTRY[kind].costs[step].units(b["pool"], unl, bench_params(kind))
+        key = f"{kind}.{step}"
+        rates[key] = min(float(row["value"]) / units, rates.get(key, math.inf))
+    for row in rows:
+        kind = row["section"]
+        if kind in REGISTRY and "fast path" in row["name"] and "per epoch" in row["name"]:
+            cost = REGISTRY[kind].costs["train_vae"]
+            per_epoch = cost.units(b["pool"], unl, bench_params(kind, epochs=1))
+            rates[f"{kind}.train_vae"] = float(row["value"]) / per_epoch
     return rates
 
 
@@ -105,13 +123,13 @@ def run_seconds(
     px = PIXELS.get(kind, BENCH["pixels"]) / BENCH["pixels"]
     recipe = training_recipe(config, dataset, method)
     depth = DEPTH[recipe["classifier"]]
-    params = {**REGISTRY[config["methods"][method]["kind"]].params, **config["methods"][method]}
-    mkind = params["kind"]
+    mkind = config["methods"][method]["kind"]
+    params = {**REGISTRY[mkind].resolve(config["methods"][method]), "budget": ds["budget"]}
+    steps = REGISTRY[mkind].steps
     out: dict[str, float] = defaultdict(float)
     for r in range(ds["rounds"]):
         labelled = initial_size(ds) + r * ds["budget"]
         unl = pool - labelled
-        steps = REGISTRY[mkind].steps
         if r > 0 or not shared_round0:  # round 0 is computed once per recipe (estimate())
             images = training_images(recipe, labelled)
             out["train_classifier"] += rates["train_classifier"] * images * px * depth
@@ -120,18 +138,10 @@ def run_seconds(
                 out["extract_features"] += rates["extract_features"] * pool * px * depth
         if r == ds["rounds"] - 1:
             continue
-        if mkind == "vabal":
-            out["train_vae"] += rates["vabal.train_vae"] * unl * params["epochs"]
-            out["score"] += rates["vabal.score"] * unl * params["mc_samples"]
-        elif mkind == "bald":
-            out["score"] += rates["bald.score"] * unl * params["mc_samples"] * px * depth
-        elif mkind == "vaal":
-            out["train_vae"] += rates["vaal.train_vae"] * pool * params["epochs"] * px
-            out["score"] += rates["vaal.score"] * unl * px
-        elif "score" in steps and f"{mkind}.score" in rates:
-            out["score"] += rates[f"{mkind}.score"] * unl
-        if f"{mkind}.select" in rates:
-            out["select"] += rates[f"{mkind}.select"] * unl * ds["budget"]
+        for step, cost in REGISTRY[mkind].costs.items():  # a step not benchmarked: left out
+            if f"{mkind}.{step}" in rates:
+                units = cost.units(pool, unl, params, px, depth)
+                out[step] += rates[f"{mkind}.{step}"] * units
     return dict(out)
 
 

@@ -26,6 +26,32 @@ ROUND0_FILES = ("labelled.parquet", "classifier.pt", "metrics.json")
 _NUMBERS = {"seed", "round"}
 
 
+def round_path(
+    filename: str = "",
+    results: str | Path = "",
+    *,
+    dataset="{dataset}",
+    method="{method}",
+    seed="{seed}",
+    round="{round}",
+) -> str:
+    """The path of file ``filename`` of a round, under ``results``: the one place a round's
+    path is built (rules, planner, targets, scripts). A field not given stays a wildcard
+    (``{dataset}``: a Snakemake pattern); ``"*"`` makes a glob."""
+    folder = ROUND.format(dataset=dataset, method=method, seed=seed, round=round)
+    return str(Path(results) / folder / filename)
+
+
+def round0_path(
+    filename: str = "", results: str | Path = "", *, dataset="{dataset}", recipe="{recipe}",
+    seed="{seed}",
+) -> str:  # fmt: skip
+    """The path of file ``filename`` of a shared round 0 (:data:`ROUND0`), as
+    :func:`round_path` builds a round's."""
+    folder = ROUND0.format(dataset=dataset, recipe=recipe, seed=seed)
+    return str(Path(results) / folder / filename)
+
+
 def _pattern_regex(pattern: str) -> re.Pattern:
     """``pattern``'s fields as named groups (numbers for seed and round), the rest literal."""
     parts = re.split(r"\{(\w+)\}", pattern)  # literal, field, literal, field, ...

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vabal.errors import ConfigError
 from vabal.plan import grid
-from vabal.plan.layout import FIGURE, ROUND, ROUNDS_TABLE, SPLIT, STORE, STORE_FILES, TABLE
+from vabal.plan.layout import FIGURE, ROUNDS_TABLE, SPLIT, STORE, STORE_FILES, TABLE, round_path
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -49,6 +49,12 @@ TABLES = _kinds("tables")
 #: not in the paper: the leaderboard of today's methods beside the paper's
 BEYOND = _kinds("beyond")
 TARGETS = {**FIGURES, **TABLES, **BEYOND}
+
+
+def section_targets(section: str) -> dict[str, str]:
+    """The targets (name -> kind) of a config section: figures, tables or beyond."""
+    return {"figures": FIGURES, "tables": TABLES, "beyond": BEYOND}[section]
+
 
 #: What the paper shows in each target (default plot titles; the report's captions say more).
 PAPER_TITLES = {
@@ -84,6 +90,7 @@ PAPER_TITLES = {
     "leaderboard": "Leaderboard: area under the accuracy-vs-labels curve",
     "summary": "Summary: accuracy per round, paired differences, selection shares",
     "readings": "VaB-AL's readings of Eq. 6 on stored rounds",
+    "strength": "Classifier strength: each method's paired difference from Random per protocol",
 }
 
 SINGLE_DATASET = {"trials", "top_images", "class_scatter"}
@@ -158,7 +165,7 @@ def target_runs(config: dict, name: str) -> list[tuple[str, str, int]]:
         return [(d, m, e.get("seed", 0)) for d in e["datasets"] for m in methods]
     if TARGETS[name] == "vabal_diagnostics":
         return [(d, m, s) for d, m in diagnostics_pairs(config, e) for s in seeds[(d, m)]]
-    if TARGETS[name] == "summary":  # of its methods, those run on each dataset
+    if TARGETS[name] in ("summary", "strength"):  # of its methods, those run on each dataset
         return [
             (d, m, s)
             for d in e["datasets"]
@@ -187,9 +194,7 @@ def requested(config: dict, names=None) -> list[str]:
 
 
 def round_file(config: dict, d: str, m: str, s: int, r: int, filename: str) -> str:
-    return str(
-        Path(config["results"]) / ROUND.format(dataset=d, method=m, seed=s, round=r) / filename
-    )
+    return round_path(filename, config["results"], dataset=d, method=m, seed=s, round=r)
 
 
 def metrics_inputs(config: dict, name: str) -> list[str]:
@@ -249,6 +254,12 @@ def inputs(config: dict, name: str) -> dict:
                 for d in entry(config, name)["datasets"]
             ],
         }
+    if TARGETS[name] == "strength":
+        results = Path(config["results"])
+        return {
+            "rounds": str(results / ROUNDS_TABLE),
+            "stored": list(entry(config, name)["stored"].values()),
+        }
     if TARGETS[name] == "vabal_diagnostics":
         return {
             "diagnostics": [
@@ -285,6 +296,9 @@ def outputs(config: dict, name: str) -> dict[str, str]:
     if TARGETS[name] in ("summary", "readings"):  # the numbers and their tables
         table = Path(config["results"]) / TABLE.format(name=name)
         return {ext: f"{table}.{ext}" for ext in ("json", "md")}
+    if TARGETS[name] == "strength":  # a figure, its numbers and a table
+        table = Path(config["results"]) / TABLE.format(name=name)
+        return {"figure": f"{base}.png", "data": f"{base}.csv", "md": f"{table}.md"}
     if TARGETS[name] == "leaderboard":  # a table and its figure
         table = Path(config["results"]) / TABLE.format(name=name)
         return {
@@ -389,6 +403,10 @@ def target_spec(config: dict, name: str) -> dict:
         spec["keys"] = [list(k) for k in scored_rounds(config, name)]
     if kind == "leaderboard":
         spec["references"] = list(e["references"])
+    if kind == "strength":
+        spec["reference"] = e["reference"]
+        spec["protocol"] = e["protocol"]
+        spec["stored"] = dict(e["stored"])
     if kind == "summary":
         spec["reference"] = e["reference"]
         spec["imbalance"] = {d: config["datasets"][d].get("imbalance") for d in e["datasets"]}
@@ -482,7 +500,9 @@ def check(config: dict) -> None:
             )
         if kind == "trials" and "highlight" not in e:
             _first_vabal(config, name, e["methods"])
-        if kind == "summary":
+        if kind == "strength":
+            _check_strength(config, e, where)
+        if kind in ("summary", "strength"):
             for d in e["datasets"]:
                 if not any((d, m) in seeds for m in e["methods"]):
                     raise ConfigError(
@@ -504,6 +524,25 @@ def check(config: dict) -> None:
         if kind == "rare_ratio":
             for d in e["datasets"]:
                 _check_has_rare(config, d, f"{where}.datasets")
+
+
+def _check_strength(config: dict, e: dict, where: str) -> None:
+    if e["reference"] not in e["methods"]:
+        raise ConfigError(
+            f"config error at {where}.reference: {e['reference']!r} is not one of its methods"
+        )
+
+
+def check_stored(config: dict) -> None:
+    """Every stored summary a requested ``strength`` target compares with exists (checked
+    at start-up, relative to the working directory)."""
+    for name in requested(config, [n for n, k in BEYOND.items() if k == "strength"]):
+        for protocol, path in config["beyond"][name]["stored"].items():
+            if not Path(path).is_file():
+                raise ConfigError(
+                    f"config error at beyond.{name}.stored.{protocol}: no file {path} (the "
+                    f"JSON of a summary target, relative to the working directory)"
+                )
 
 
 def _check_vabal(config: dict, methods, where: str) -> None:

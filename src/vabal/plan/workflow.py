@@ -11,8 +11,8 @@ from pathlib import Path
 from vabal.errors import ConfigError, DataError
 from vabal.methods import REGISTRY
 from vabal.plan import config as cfg
-from vabal.plan import grid
-from vabal.plan.layout import ROUND, STORE, STORE_FILES
+from vabal.plan import grid, targets
+from vabal.plan.layout import STORE, STORE_FILES, round_path
 
 #: What a source of each kind expects at its path, for the message when it is missing.
 EXPECTED_LAYOUT = {
@@ -87,13 +87,19 @@ def startup(config: dict) -> dict:
     """Everything checked before any job runs; returns the config."""
     cfg.validate(config)
     check_sources(config)
+    targets.check_stored(config)
     cfg.check_budgets(config)
     check_results_writable(config)
     return config
 
 
 def methods_with(config: dict, step: str) -> list[str]:
-    return [m for m, c in config["methods"].items() if step in REGISTRY[c["kind"]].steps]
+    """The configured methods that run ``step`` (every method runs ``select``)."""
+    return [
+        m
+        for m, c in config["methods"].items()
+        if step == "select" or step in REGISTRY[c["kind"]].steps
+    ]
 
 
 def method_regex(config: dict, step: str) -> str:
@@ -139,10 +145,6 @@ def round_targets(config: dict, filename: str) -> list[str]:
     for d, m, s in grid.runs(config):
         for r in range(rounds_of(config, d)):
             out.append(
-                str(
-                    Path(config["results"])
-                    / ROUND.format(dataset=d, method=m, seed=s, round=r)
-                    / filename
-                )
+                round_path(filename, config["results"], dataset=d, method=m, seed=s, round=r)
             )
     return out

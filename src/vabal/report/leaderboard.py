@@ -86,8 +86,6 @@ def mean_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
     """(mean, low, high): the mean of ``values`` and its two-sided t interval at ``level``
     (``mean +- t_{(1+level)/2, n-1} * sd / sqrt(n)``). Fewer than two values: no interval
     (NaN bounds); all values equal: the interval is the point."""
-    from scipy import stats
-
     v = np.asarray(values, dtype=float).ravel()
     if v.size == 0:
         return math.nan, math.nan, math.nan
@@ -96,8 +94,18 @@ def mean_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
         return mean, math.nan, math.nan
     if _constant(v):
         return mean, mean, mean
-    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return mean, mean - half, mean + half
+    return (mean, *moments_interval(mean, float(v.std(ddof=1)), v.size, level))
+
+
+def moments_interval(mean: float, std: float, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """(low, high): the two-sided t interval at ``level`` of a mean of ``n`` values with
+    sample standard deviation ``std`` (NaN bounds for fewer than two values)."""
+    from scipy import stats
+
+    if n < 2 or math.isnan(std):
+        return math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n))
+    return mean - half, mean + half
 
 
 def _constant(v) -> bool:

@@ -47,6 +47,11 @@ def gpus(config: dict, rule: str, dataset: str, method: str) -> int:
     return int(rule in NETWORK_RULES)
 
 
+def gpu_resource(config: dict, rule: str):
+    """The ``gpu`` resource of ``rule``'s jobs, a function of their wildcards (:func:`gpus`)."""
+    return lambda wildcards: gpus(config, rule, wildcards.dataset, wildcards.get("method"))
+
+
 def any_gpu_jobs(config: dict) -> bool:
     """Whether some selected run has a job that asks for a GPU."""
     return any(not on_cpu(config, d, m) for d, m, _ in grid.runs(config))

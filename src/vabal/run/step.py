@@ -1,11 +1,13 @@
-"""What each rule runs: one function per rule, called by the rule's own script.
+"""What each rule runs: one function per rule, found by the rule's name.
 
-``workflow/scripts/<rule>.py`` is a few lines: put this checkout's ``src/`` first on the
-path, then ``job(snakemake, __real_file__, <function>)``. :func:`job` hands the script to
-the fork server where one is up (a local run: the job then runs in a fork of a process that
-has torch imported already) and otherwise runs the function here. Each function reads the
-job's wildcards, inputs and params and calls the library (:mod:`vabal.run.rounds` for the
-rounds, :mod:`vabal.report` for the tables and figures).
+Every rule's script is ``workflow/scripts/step.py``: it puts this checkout's ``src/`` first
+on the path, then calls ``job(snakemake, __real_file__, for_rule(snakemake.rule))``.
+:func:`for_rule` finds the function registered for the rule with :func:`does` (the method
+steps share one, each figure rule another). :func:`job` hands the script to the fork server
+where one is up (a local run: the job then runs in a fork of a process that has torch
+imported already) and otherwise runs the function here. Each function reads the job's
+wildcards, inputs and params and calls the library (:mod:`vabal.run.rounds` for the rounds,
+:mod:`vabal.report` for the tables and figures).
 
 Logging goes to the rule's log file. A :class:`~vabal.errors.VabalError` ends the job with
 its one-line message (in the log and on stderr) and no traceback; Snakemake then removes
@@ -16,9 +18,41 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from vabal.errors import VabalError
+
+#: rule name -> the function that does its work (filled by :func:`does`)
+RULES: dict[str, Callable] = {}
+#: config section of targets (one rule per target) -> the function of its rules
+SECTIONS: dict[str, Callable] = {}
+
+
+def does(*rules: str, section: str | None = None) -> Callable:
+    """Register the decorated function as the work of ``rules`` (by default the rule named
+    like the function), or of every target rule of the config's ``section``."""
+
+    def register(function: Callable) -> Callable:
+        if section:
+            SECTIONS[section] = function
+        for rule in rules or (() if section else (function.__name__,)):
+            RULES[rule] = function
+        return function
+
+    return register
+
+
+def for_rule(rule: str) -> Callable:
+    """The function that does the work of the rule named ``rule``."""
+    if rule in RULES:
+        return RULES[rule]
+    from vabal.plan import targets
+
+    for section, function in SECTIONS.items():
+        if rule in targets.section_targets(section):
+            return function
+    raise KeyError(f"no step registered for rule {rule!r} (vabal.run.step.does)")
 
 
 def _setup_logging(log_path: str | None) -> None:
@@ -129,6 +163,7 @@ def _context(smk):
     )
 
 
+@does()
 def prepare_source(smk):
     from vabal.run import rounds
 
@@ -139,6 +174,7 @@ def prepare_source(smk):
     rounds.prepare_source(source, Path(smk.output.meta).parent)
 
 
+@does()
 def download_source(smk):
     from vabal.data import download
 
@@ -153,6 +189,7 @@ def download_source(smk):
     )
 
 
+@does()
 def make_split(smk):
     from vabal.run import rounds
 
@@ -165,6 +202,7 @@ def make_split(smk):
     )
 
 
+@does("train_classifier", "train_round0")
 def train_classifier(smk):
     """A round's first job: label (round r adds round r-1's selection), train, evaluate."""
     from vabal.run import rounds
@@ -191,6 +229,7 @@ def train_classifier(smk):
     )
 
 
+@does()
 def extract_round0_features(smk):
     """A shared round 0's features: the same step every feature-reading method runs
     (:class:`vabal.methods.base.FeaturesMethod`), once per classifier recipe."""
@@ -210,6 +249,7 @@ def extract_round0_features(smk):
     io.save_torch(smk.output[0], extract_round(ctx))
 
 
+@does("share_round0", "share_round0_features")
 def share_round0(smk):
     """A run's round 0: links to the files of the shared round 0 of its recipe."""
     from vabal import io
@@ -219,6 +259,7 @@ def share_round0(smk):
         logging.getLogger("vabal").info("%s -> %s", smk.output[name], source)
 
 
+@does("extract_features", "train_vae", "score")
 def method_step(smk):
     from vabal.run import rounds
 
@@ -233,6 +274,7 @@ def method_step(smk):
     )
 
 
+@does()
 def select(smk):
     from vabal.run import rounds
 
@@ -255,6 +297,7 @@ def _provenance(smk) -> dict:
     return provenance.stamp(dict(smk.config))
 
 
+@does()
 def collect_rounds(smk):
     from vabal.report import provenance
     from vabal.report.tables import collect_rounds
@@ -264,6 +307,7 @@ def collect_rounds(smk):
     provenance.write_page(smk.output.page, smk.output.sidecar, dict(smk.config), prov)
 
 
+@does(section="figures")
 def figure(smk):
     from vabal.report import plots
     from vabal.report.tables import target_rounds
@@ -282,6 +326,7 @@ def figure(smk):
         plots.draw(spec, rounds, smk.output.figure, smk.output.data, _provenance(smk))
 
 
+@does(section="tables")
 def table(smk):
     from vabal.report.tables import target_rounds, write_method_table
 
@@ -290,6 +335,7 @@ def table(smk):
     write_method_table(out, target_rounds(smk.input.rounds, spec), spec, _provenance(smk))
 
 
+@does()
 def leaderboard(smk):
     from vabal.report.leaderboard import write_leaderboard
     from vabal.report.tables import target_rounds
@@ -300,6 +346,7 @@ def leaderboard(smk):
     write_leaderboard(target_rounds(smk.input.rounds, spec), spec, out, _provenance(smk))
 
 
+@does()
 def summary(smk):
     """The numbers of a results page (accuracy, paired differences, selection shares)."""
     from vabal import io
@@ -315,6 +362,19 @@ def summary(smk):
     write_summary(rounds, spec, {"json": smk.output.json, "md": smk.output.md}, _provenance(smk))
 
 
+@does()
+def strength(smk):
+    """Each method's paired difference from Random here and in stored summaries."""
+    from vabal.report.strength import write_strength
+    from vabal.report.tables import target_rounds
+
+    spec = dict(smk.params.spec)
+    out = {k: smk.output[k] for k in ("figure", "data", "md")}
+    rounds = target_rounds(smk.input.rounds, spec)
+    write_strength(rounds, spec["stored"], spec, out, _provenance(smk))
+
+
+@does()
 def readings(smk):
     """VaB-AL's stored rounds scored again under every reading of Eq. 6."""
     from vabal.report import readings as rd
@@ -354,6 +414,7 @@ def readings(smk):
     rd.write_readings({"runs": runs}, out, _provenance(smk))
 
 
+@does()
 def publish(smk):
     """Copy every input to the output of the same position (atomically): a results page's
     tables, figures and numbers into the folder it cites them from."""
@@ -364,6 +425,7 @@ def publish(smk):
             tmp.write_bytes(Path(source).read_bytes())
 
 
+@does()
 def to_label(smk):
     """One real round on the user's images (the config's labelling section)."""
     from vabal.run.labelling import next_round

@@ -4,11 +4,12 @@ and the score of Eq. 6, the prior, likelihood and difficulty terms (docs/method.
 ``vae.py`` holds the model and the paper's equations, one function each; ``method.py`` the
 round steps."""
 
-from vabal.methods.registry import MethodInfo
+from vabal.methods.registry import Cost, MethodInfo
 
 SPEC = MethodInfo(
     kind="vabal",
     target="vabal.methods.vabal.method:VaBAL",
     steps=("extract_features", "train_vae", "score"),
     label="VaB-AL",
+    costs={"train_vae": Cost(per=("epochs",)), "score": Cost(per=("mc_samples",))},
 )

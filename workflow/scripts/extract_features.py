@@ -1,9 +1,0 @@
-"""Rule extract_features: the classifier's pooled features and logits of the pool."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this checkout's library
-from vabal.run.step import job, method_step
-
-job(snakemake, __real_file__, method_step)
