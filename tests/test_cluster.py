@@ -36,8 +36,8 @@ from conftest import (
     without_slurm,
 )
 
+from vabal.plan import catalogue, grid
 from vabal.plan import config as cfg
-from vabal.plan import grid, targets
 from vabal.plan import workflow as vw
 
 pytestmark = pytest.mark.slow
@@ -205,7 +205,7 @@ def test_paper_dag_through_the_profile_without_a_cluster(tmp_path):
     seconds = time.monotonic() - t0
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w[\w-]*)\s+(\d+)$", out, re.M)}
     print(f"paper DAG: {counts['total']} jobs, dry run {seconds:.1f} s")
-    for name in {**targets.FIGURES, **targets.TABLES}:
+    for name in {**catalogue.FIGURES, **catalogue.TABLES}:
         assert counts[name] == 1, name
     assert "leaderboard" not in counts  # beyond the paper: snakemake beyond
     # 255 runs: 13 datasets x 5 methods, 4 lambdas, 4 + 2 table variants, x 3 seeds; 1485

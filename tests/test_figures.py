@@ -14,8 +14,8 @@ from conftest import REPO, TINY_CONFIG
 from vabal.data.variants import class_roles
 from vabal.errors import ConfigError
 from vabal.methods import REGISTRY
+from vabal.plan import catalogue, grid, targets
 from vabal.plan import config as cfg
-from vabal.plan import grid, targets
 from vabal.report import analysis, provenance, tables
 
 
@@ -221,18 +221,21 @@ def paper_config() -> dict:
 
 def test_schema_names_every_target():
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    assert list(targets.TARGETS)[:3] == ["fig3a", "fig3b", "fig3c"]  # the paper's order
-    assert set(targets.PAPER_TITLES) == set(targets.TARGETS)
-    for name, kind in targets.TARGETS.items():
+    assert list(catalogue.TARGETS)[:3] == ["fig3a", "fig3b", "fig3c"]  # the paper's order
+    assert set(catalogue.PAPER_TITLES) == set(catalogue.TARGETS)
+    for name, kind in catalogue.TARGETS.items():
         assert schema["$defs"][kind]["additionalProperties"] is False, kind
         assert (REPO / "workflow/report" / f"{name}.rst").exists(), name
 
 
 @pytest.mark.parametrize("path", ["config.yaml", "configs/quickstart.yaml"])
 def test_configs_draw_every_target(path):
+    """Every target but strength, which compares a protocol with another's stored summary
+    (configs/cpu.yaml: v2 beside v1)."""
     config = cfg.validate(yaml.safe_load((REPO / path).read_text()))
-    assert targets.configured(config) == list(targets.TARGETS)
-    assert targets.requested(config) == list(targets.TARGETS)
+    every = [t for t in catalogue.TARGETS if t != "strength"]
+    assert catalogue.configured(config) == every
+    assert targets.requested(config) == every
     kinds = {config["methods"][m]["kind"] for m in config["methods"]}
     assert kinds == set(REGISTRY)  # the paper's methods and today's
 
@@ -280,7 +283,7 @@ def test_filters_request_only_fully_selected_targets():
     assert targets.requested(config) == []
     del config["only_datasets"], config["only_seeds"]
     config["skip_datasets"] = ["cifar100", "cifar100_plus45-55"]
-    left = set(targets.TARGETS) - set(targets.requested(config))
+    left = set(catalogue.configured(config)) - set(targets.requested(config))
     # the leaderboard and the summary count CIFAR-100+[45:55] too
     assert left == {"fig3c", "fig4c", "fig18", "fig23", "leaderboard", "summary"}
     assert all(d not in ("cifar100", "cifar100_plus45-55") for d, _, _ in grid.runs(config))
@@ -290,17 +293,17 @@ def test_filters_request_only_fully_selected_targets():
 
 def test_method_labels():
     config = paper_config()
-    assert targets.method_label(config, "vabal") == "VaB-AL"
-    assert targets.method_label(config, "vabal_lambda0") == "VaB-AL (λ=0)"
-    assert targets.method_label(config, "vabal_no_prior_no_difficulty") == (
+    assert catalogue.method_label(config, "vabal") == "VaB-AL"
+    assert catalogue.method_label(config, "vabal_lambda0") == "VaB-AL (λ=0)"
+    assert catalogue.method_label(config, "vabal_no_prior_no_difficulty") == (
         "VaB-AL (no prior, no difficulty)"
     )
-    assert targets.method_label(config, "vabal_abs") == "VaB-AL (|z|)"
-    assert targets.method_label(config, "bald") == "MC-Dropout (BALD)"
+    assert catalogue.method_label(config, "vabal_abs") == "VaB-AL (|z|)"
+    assert catalogue.method_label(config, "bald") == "MC-Dropout (BALD)"
     config["methods"]["vabal_literal"] = {"kind": "vabal", "reading": "literal"}
-    assert targets.method_label(config, "vabal_literal") == "VaB-AL (literal Eq. 6)"
+    assert catalogue.method_label(config, "vabal_literal") == "VaB-AL (literal Eq. 6)"
     config["methods"]["vabal_std"] = {"kind": "vabal", "reading": "standardised"}
-    assert targets.method_label(config, "vabal_std") == "VaB-AL"  # the default
+    assert catalogue.method_label(config, "vabal_std") == "VaB-AL"  # the default
 
 
 def tiny(**figures) -> dict:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import REPO, run_snakemake
 
-from vabal.plan import targets
+from vabal.plan import catalogue, target_checks, targets
 
 pytestmark = pytest.mark.slow
 
@@ -155,8 +155,8 @@ def test_every_target_is_drawn(drawn):
     from vabal.plan import config as cfg
 
     config = cfg.validate(copy.deepcopy(REDUCED))
-    assert targets.configured(config) == list(targets.TARGETS)
-    for name in targets.TARGETS:
+    assert catalogue.configured(config) == list(catalogue.TARGETS)
+    for name in catalogue.TARGETS:
         for path in targets.outputs(config, name).values():
             f = drawn / path
             assert f.exists() and f.stat().st_size > 0, path
@@ -259,7 +259,7 @@ def test_rerun_of_one_seed_recomputes_only_its_runs(drawn, tmp_path):
         jobs = dry_run(drawn, REDUCED)
         rounds_rules = {"share_round0", "train_classifier", "select"}
         ran = {rule for rule, _ in jobs}
-        assert ran - {"all", "collect_rounds"} - rounds_rules <= set(targets.TARGETS)
+        assert ran - {"all", "collect_rounds"} - rounds_rules <= set(catalogue.TARGETS)
         for rule, wc in jobs:
             if rule in rounds_rules:
                 assert "dataset=d," in wc and "method=random" in wc and "seed=1" in wc, wc
@@ -272,11 +272,11 @@ def test_rerun_of_one_seed_recomputes_only_its_runs(drawn, tmp_path):
         own_files = {"top_images", "vabal_diagnostics", "readings"}
         expected = {
             n
-            for n in targets.configured(config)
-            if targets.TARGETS[n] not in own_files
+            for n in catalogue.configured(config)
+            if catalogue.TARGETS[n] not in own_files
             or ("d", "random", 1) in targets.target_runs(config, n)
         }
-        assert ran & set(targets.TARGETS) == expected
+        assert ran & set(catalogue.TARGETS) == expected
         assert "fig5" not in expected and "table1" in expected and "fig3a" in expected
     finally:
         shutil.copytree(saved, run)
@@ -361,9 +361,9 @@ def test_strength_names_a_missing_summary_and_a_foreign_reference(tmp_path, monk
     config = cfg.validate(copy.deepcopy(REDUCED))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="beyond.strength.stored.before: no file stored_summ"):
-        targets.check_stored(config)
+        target_checks.check_stored(config)
     (tmp_path / "stored_summary.json").write_text("{}")
-    targets.check_stored(config)
+    target_checks.check_stored(config)
     bad = copy.deepcopy(REDUCED)
     bad["beyond"]["strength"]["reference"] = "vabal_no_prior"
     with pytest.raises(ConfigError, match="strength.reference: 'vabal_no_prior' is not one of"):
@@ -444,7 +444,7 @@ def test_report_holds_every_target(drawn):
     assert report.exists(), proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "(ERROR/" not in proc.stderr, proc.stderr[-2000:]  # every caption renders
     text = report.read_text(errors="replace")
-    for name in targets.TARGETS:
+    for name in catalogue.TARGETS:
         assert any(f"{name}.{ext}" in text for ext in ("png", "html", "md")), name
     assert "Fig. 3(b)" in text and "provenance.html" in text
 
@@ -474,7 +474,7 @@ def test_quickstart_draws_every_target(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     rules = {rule for rule, _ in jobs_of(proc.stdout)}
     # every target but strength, which compares with another protocol's stored summary
-    assert set(targets.TARGETS) - {"strength"} <= rules
+    assert set(catalogue.TARGETS) - {"strength"} <= rules
     methods = set(re.findall(r"method=([\w-]+)", proc.stdout))
     assert {"random", "vabal", "bald", "coreset", "vaal"} <= methods
 

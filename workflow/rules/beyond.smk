@@ -3,9 +3,10 @@
 # the summary writes a results page's numbers from it; the readings score stored VaB-AL
 # rounds again under every reading of Eq. 6. Their work: vabal.run.step.<rule name>.
 
+from vabal.plan import catalogue
 from vabal.plan import targets as vt
 
-for _name in vt.BEYOND:
+for _name in catalogue.BEYOND:
     _outputs = vt.outputs(config, _name)
     _shown = vt.report_outputs(_outputs)
 
@@ -35,7 +36,7 @@ for _name in vt.BEYOND:
 
 rule beyond:
     input:
-        vt.requested_files(config, vt.BEYOND),
+        vt.requested_files(config, catalogue.BEYOND),
 
 
 # What a results page cites, copied into the config's publish folder (e.g. docs/results/v2)

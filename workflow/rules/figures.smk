@@ -3,9 +3,10 @@
 # runs' rows of the rounds table (rounds.parquet; Fig. 5 its round's selections, classifiers
 # and images; the VaB-AL diagnostics its rounds' score diagnostics). No target trains anything.
 
+from vabal.plan import catalogue
 from vabal.plan import targets as vt
 
-for _name in vt.FIGURES:
+for _name in catalogue.FIGURES:
 
     rule:
         name:
@@ -17,13 +18,13 @@ for _name in vt.FIGURES:
                 vt.outputs(config, _name)["figure"],
                 caption=f"../report/{_name}.rst",
                 category="Figures",
-                subcategory=vt.PAPER_TITLES[_name].split(":")[0],
+                subcategory=catalogue.PAPER_TITLES[_name].split(":")[0],
             ),
             data=report(
                 vt.outputs(config, _name)["data"],
                 caption="../report/figure_data.rst",
                 category="Figures",
-                subcategory=vt.PAPER_TITLES[_name].split(":")[0],
+                subcategory=catalogue.PAPER_TITLES[_name].split(":")[0],
             ),
         log:
             f"{R}/logs/figures/{_name}.log",
@@ -35,7 +36,7 @@ for _name in vt.FIGURES:
             "../scripts/step.py"
 
 
-for _name in vt.TABLES:
+for _name in catalogue.TABLES:
 
     rule:
         name:
@@ -47,7 +48,7 @@ for _name in vt.TABLES:
                 vt.outputs(config, _name)["csv"],
                 caption=f"../report/{_name}.rst",
                 category="Tables",
-                subcategory=vt.PAPER_TITLES[_name].split(":")[0],
+                subcategory=catalogue.PAPER_TITLES[_name].split(":")[0],
             ),
             md=vt.outputs(config, _name)["md"],
             tex=vt.outputs(config, _name)["tex"],
@@ -55,7 +56,7 @@ for _name in vt.TABLES:
                 vt.outputs(config, _name)["html"],
                 caption=f"../report/{_name}.rst",
                 category="Tables",
-                subcategory=vt.PAPER_TITLES[_name].split(":")[0],
+                subcategory=catalogue.PAPER_TITLES[_name].split(":")[0],
             ),
         log:
             f"{R}/logs/tables/{_name}.log",
@@ -69,12 +70,12 @@ for _name in vt.TABLES:
 
 rule all_figures:
     input:
-        vt.requested_files(config, vt.FIGURES),
+        vt.requested_files(config, catalogue.FIGURES),
 
 
 rule all_tables:
     input:
-        vt.requested_files(config, vt.TABLES),
+        vt.requested_files(config, catalogue.TABLES),
 
 
 rule paper:

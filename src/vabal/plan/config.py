@@ -15,9 +15,9 @@ import math
 from pathlib import Path
 
 from vabal.errors import ConfigError
-from vabal.plan import grid, targets
+from vabal.plan import catalogue, grid
 
-SCHEMA = targets.SCHEMA  # workflow/schemas/config.schema.yaml
+SCHEMA = catalogue.SCHEMA  # workflow/schemas/config.schema.yaml
 
 #: The classifier recipe of Section 4.2 of the paper; ``training`` keys in the config override it.
 TRAINING_DEFAULTS = {
@@ -196,7 +196,9 @@ def _check_references(config: dict) -> None:
         ("skip_methods", methods),
     ):
         _check_names(config.get(key, []), known, key)
-    targets.check(config)
+    from vabal.plan import target_checks
+
+    target_checks.check(config)
 
 
 def _check_names(names, known, where) -> None:

@@ -23,105 +23,15 @@ from pathlib import Path
 
 from vabal.errors import ConfigError
 from vabal.plan import grid
+from vabal.plan.catalogue import (  # the catalogue, as targets.<name>
+    PAPER_TITLES,
+    TABLES,
+    TARGETS,
+    configured,
+    entry,
+    method_label,
+)
 from vabal.plan.layout import FIGURE, ROUNDS_TABLE, SPLIT, STORE, STORE_FILES, TABLE, round_path
-
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
-
-#: target -> kind. Kinds: curve (mean +- std over datasets and seeds), panels (one panel per
-#: dataset), trials (one panel per seed of the highlighted method), top_images, class_scatter,
-#: rare_ratio, budget_summary, lambda_summary, sweep_panels (one panel per swept method),
-#: method_table, vabal_diagnostics (per round: spread of Eq. 6's terms, selection moved by
-#: each, active units, reconstruction R², VAE/classifier agreement).
-
-
-def _kinds(section: str) -> dict[str, str]:
-    """Target name -> kind, in the paper's order, as config.schema.yaml declares them (each
-    target's entry refers to its kind's definition, which lists the keys it reads)."""
-    import yaml
-
-    schema = yaml.safe_load(SCHEMA.read_text())
-    entries = schema["properties"][section]["properties"]
-    return {name: ref["$ref"].rsplit("/", 1)[1] for name, ref in entries.items()}
-
-
-FIGURES = _kinds("figures")
-TABLES = _kinds("tables")
-#: not in the paper: the leaderboard of today's methods beside the paper's
-BEYOND = _kinds("beyond")
-TARGETS = {**FIGURES, **TABLES, **BEYOND}
-
-
-def section_targets(section: str) -> dict[str, str]:
-    """The targets (name -> kind) of a config section: figures, tables or beyond."""
-    return {"figures": FIGURES, "tables": TABLES, "beyond": BEYOND}[section]
-
-
-#: What the paper shows in each target (default plot titles; the report's captions say more).
-PAPER_TITLES = {
-    "fig3a": "Fig. 3(a): NEU",
-    "fig3b": "Fig. 3(b): dominant CIFAR-10 (mean of +[1], +[5], +[10])",
-    "fig3c": "Fig. 3(c): CIFAR-100+[45:55]",
-    "fig4a": "Fig. 4(a): rare CIFAR-10 (mean of -[1], -[5], -[10])",
-    "fig4b": "Fig. 4(b): CIFAR-10",
-    "fig4c": "Fig. 4(c): CIFAR-100",
-    "fig5": "Fig. 5: top samples on CIFAR-10+[1]",
-    "fig6": "Fig. 6: class-wise accuracy vs class-wise samples",
-    "fig7a": "Fig. 7(a): budget sweep on dominant CIFAR-10",
-    "fig7b": "Fig. 7(b): lambda sweep on dominant CIFAR-10",
-    "fig8": "Fig. 8: CIFAR-10+[1] with ResNet-34",
-    "fig9": "Fig. 9: share of rare classes in the labelled set",
-    "fig10": "Fig. 10: budget sweep, full results",
-    "fig11": "Fig. 11: lambda sweep including lambda = 0",
-    "fig12": "Fig. 12: dominant variants of CIFAR-10",
-    "fig13": "Fig. 13: rare variants of CIFAR-10",
-    "fig14": "Fig. 14: individual trials, NEU",
-    "fig15": "Fig. 15: individual trials, CIFAR-10+[1]",
-    "fig16": "Fig. 16: individual trials, CIFAR-10+[5]",
-    "fig17": "Fig. 17: individual trials, CIFAR-10+[10]",
-    "fig18": "Fig. 18: individual trials, CIFAR-100+[45:55]",
-    "fig19": "Fig. 19: individual trials, CIFAR-10-[1]",
-    "fig20": "Fig. 20: individual trials, CIFAR-10-[5]",
-    "fig21": "Fig. 21: individual trials, CIFAR-10-[10]",
-    "fig22": "Fig. 22: individual trials, CIFAR-10",
-    "fig23": "Fig. 23: individual trials, CIFAR-100",
-    "vabal_diagnostics": "VaB-AL diagnostics: can the prior and the difficulty act?",
-    "table1": "Table 1: prior and difficulty terms on and off",
-    "table2": "Table 2: choices of w_n",
-    "leaderboard": "Leaderboard: area under the accuracy-vs-labels curve",
-    "summary": "Summary: accuracy per round, paired differences, selection shares",
-    "readings": "VaB-AL's readings of Eq. 6 on stored rounds",
-    "strength": "Classifier strength: each method's paired difference from Random per protocol",
-}
-
-SINGLE_DATASET = {"trials", "top_images", "class_scatter"}
-#: legend text of VaB-AL's readings of Eq. 6 other than the default
-READING_LABELS = {
-    "standardised": "standardised",
-    "per_feature": "per-feature likelihood",
-    "literal": "literal Eq. 6",
-    "authors": "authors' score",
-}
-
-
-def section(name: str) -> str:
-    return "tables" if name in TABLES else "beyond" if name in BEYOND else "figures"
-
-
-def configured(config: dict) -> list[str]:
-    """Targets the config has an entry for, in the paper's order."""
-    return [t for t in TARGETS if t in config.get(section(t), {})]
-
-
-def entry(config: dict, name: str) -> dict:
-    if name not in TARGETS:
-        raise ConfigError(f"unknown target {name!r} (known: {', '.join(TARGETS)})")
-    found = config.get(section(name), {}).get(name)
-    if found is None:
-        raise ConfigError(
-            f"config error at {section(name)}.{name}: target {name} is not configured "
-            f"(give it datasets and methods in the config's {section(name)} section)"
-        )
-    return found
 
 
 # ----------------------------------------------------------------------------- runs
@@ -340,28 +250,6 @@ def publish_pairs(config: dict) -> list[tuple[str, str]]:
 
 
 # ----------------------------------------------------------------------------- specs
-def method_label(config: dict, method: str) -> str:
-    """A legend label: the method's name in the paper, and for a VaB-AL variant the setting
-    that makes it one (prior or difficulty off, lambda, w_n); other parameters (epochs, Monte
-    Carlo samples) do not change what the method is and are left out."""
-    from vabal.methods import REGISTRY
-
-    m = config["methods"][method]
-    defaults = REGISTRY[m["kind"]].params
-    label = REGISTRY[m["kind"]].label
-    changed = []
-    for key, text in (
-        ("prior", lambda v: "no prior"),
-        ("difficulty", lambda v: "no difficulty"),
-        ("lambda", lambda v: f"λ={v:g}"),
-        ("w_type", lambda v: {"abs": "|z|", "sigmoid": "sigmoid(z)", "z2": "z²"}[v]),
-        ("reading", lambda v: READING_LABELS[v]),
-    ):
-        if m["kind"] == "vabal" and key in m and m[key] != defaults[key]:
-            changed.append(text(m[key]))
-    return f"{label} ({', '.join(changed)})" if changed else label
-
-
 def target_spec(config: dict, name: str) -> dict:
     """Everything a target's job needs beyond its input files (the rule's params)."""
     from vabal.methods import REGISTRY
@@ -392,7 +280,7 @@ def target_spec(config: dict, name: str) -> dict:
     if kind == "panels":
         spec["panel_titles"] = {d: _dataset_title(config, d) for d in e["datasets"]}
     if kind == "trials":
-        spec["highlight"] = e.get("highlight") or _first_vabal(config, name, spec["methods"])
+        spec["highlight"] = e.get("highlight") or first_vabal(config, name, spec["methods"])
     if kind == "top_images":
         spec["seed"] = int(e.get("seed", 0))
         spec["round"] = int(e.get("round", 0))
@@ -438,7 +326,7 @@ def _dataset_title(config: dict, d: str) -> str:
     return f"{d} (budget {config['datasets'][d]['budget']})"
 
 
-def _first_vabal(config: dict, name: str, methods: list[str]) -> str:
+def first_vabal(config: dict, name: str, methods: list[str]) -> str:
     for m in methods:
         if config["methods"][m]["kind"] == "vabal":
             return m
@@ -446,150 +334,6 @@ def _first_vabal(config: dict, name: str, methods: list[str]) -> str:
         f"config error at figures.{name}: no VaB-AL method among its methods to show trial by "
         f"trial; set highlight: <method>"
     )
-
-
-# ----------------------------------------------------------------------------- checks
-def check(config: dict) -> None:
-    """Check every target entry against its kind and the runs; raise one ConfigError."""
-    seeds = run_seeds(config)
-    for name in configured(config):
-        where = f"{section(name)}.{name}"
-        e = config[section(name)][name]
-        kind = TARGETS[name]
-        for key in ("datasets", "methods", "sweep"):
-            for n in e.get(key, []):
-                known = config["datasets"] if key == "datasets" else config["methods"]
-                if n not in known:
-                    raise ConfigError(
-                        f"config error at {where}.{key}: unknown name {n!r} "
-                        f"(defined: {', '.join(known)})"
-                    )
-        if kind == "vabal_diagnostics":
-            _check_vabal(config, e.get("methods", []), f"{where}.methods")
-            if not diagnostics_pairs(config, e):
-                raise ConfigError(
-                    f"config error at {where}: no entry of runs computes a VaB-AL method on "
-                    f"{', '.join(e['datasets'])}"
-                )
-            continue
-        if not e.get("methods") and kind not in ("lambda_summary", "sweep_panels"):
-            raise ConfigError(f"config error at {where}: methods is missing or empty")
-        if kind in SINGLE_DATASET and len(e["datasets"]) != 1:
-            raise ConfigError(
-                f"config error at {where}.datasets: a {kind} target shows one dataset, "
-                f"got {len(e['datasets'])}"
-            )
-        if kind in ("lambda_summary", "sweep_panels"):
-            if not e.get("sweep"):
-                raise ConfigError(f"config error at {where}: sweep (the VaB-AL methods) is missing")
-            _check_vabal(config, e["sweep"], f"{where}.sweep")
-        if kind in ("method_table", "readings"):
-            _check_vabal(config, e["methods"], f"{where}.methods")
-        if kind == "readings":
-            for d in e["datasets"]:
-                _check_round(config, d, e["round"], f"{where}.round", last_ok=False)
-        if kind == "leaderboard":
-            for r in e["references"]:
-                if r not in e["methods"]:
-                    raise ConfigError(
-                        f"config error at {where}.references: {r!r} is not one of its methods"
-                    )
-        if kind == "trials" and "highlight" in e and e["highlight"] not in e["methods"]:
-            raise ConfigError(
-                f"config error at {where}.highlight: {e['highlight']!r} is not one of its methods"
-            )
-        if kind == "trials" and "highlight" not in e:
-            _first_vabal(config, name, e["methods"])
-        if kind == "strength":
-            _check_strength(config, e, where)
-        if kind in ("summary", "strength"):
-            for d in e["datasets"]:
-                if not any((d, m) in seeds for m in e["methods"]):
-                    raise ConfigError(
-                        f"config error at {where}: no entry of runs computes dataset {d!r} "
-                        f"with any of its methods"
-                    )
-            continue
-        for d in e["datasets"]:
-            for m in methods_of(config, name):
-                if (d, m) not in seeds:
-                    raise ConfigError(
-                        f"config error at {where}: no entry of runs computes dataset {d!r} with "
-                        f"method {m!r}; add it to runs"
-                    )
-        if kind == "top_images":
-            _check_top_images(config, e, where, seeds)
-        if kind == "class_scatter" and e.get("round") is not None:
-            _check_round(config, e["datasets"][0], e["round"], f"{where}.round", last_ok=True)
-        if kind == "rare_ratio":
-            for d in e["datasets"]:
-                _check_has_rare(config, d, f"{where}.datasets")
-
-
-def _check_strength(config: dict, e: dict, where: str) -> None:
-    if e["reference"] not in e["methods"]:
-        raise ConfigError(
-            f"config error at {where}.reference: {e['reference']!r} is not one of its methods"
-        )
-
-
-def check_stored(config: dict) -> None:
-    """Every stored summary a requested ``strength`` target compares with exists (checked
-    at start-up, relative to the working directory)."""
-    for name in requested(config, [n for n, k in BEYOND.items() if k == "strength"]):
-        for protocol, path in config["beyond"][name]["stored"].items():
-            if not Path(path).is_file():
-                raise ConfigError(
-                    f"config error at beyond.{name}.stored.{protocol}: no file {path} (the "
-                    f"JSON of a summary target, relative to the working directory)"
-                )
-
-
-def _check_vabal(config: dict, methods, where: str) -> None:
-    for m in methods:
-        if config["methods"][m]["kind"] != "vabal":
-            raise ConfigError(
-                f"config error at {where}: {m!r} is a {config['methods'][m]['kind']} method; "
-                f"this target compares VaB-AL variants"
-            )
-
-
-def _check_round(config, d, r, where, last_ok):
-    rounds = config["datasets"][d]["rounds"]
-    top = rounds - 1 if last_ok else rounds - 2
-    if not isinstance(r, int) or not 0 <= r <= top:
-        what = "rounds" if last_ok else "rounds with a selection (all but the last)"
-        raise ConfigError(
-            f"config error at {where}: {r!r} is not one of the {what} of {d!r} (0..{top})"
-        )
-
-
-def _check_top_images(config, e, where, seeds) -> None:
-    d = e["datasets"][0]
-    _check_round(config, d, e.get("round", 0), f"{where}.round", last_ok=False)
-    seed = e.get("seed", 0)
-    for m in e["methods"]:
-        if seed not in seeds[(d, m)]:
-            raise ConfigError(
-                f"config error at {where}.seed: runs compute {d!r} with {m!r} for seeds "
-                f"{seeds[(d, m)]}, not {seed}"
-            )
-    if e.get("images", 10) < 1:
-        raise ConfigError(f"config error at {where}.images: must be at least 1")
-
-
-def _check_has_rare(config: dict, d: str, where: str) -> None:
-    from vabal.data.variants import class_roles
-
-    ds = config["datasets"][d]
-    counts = grid.class_counts(config, ds["source"])
-    if counts is None:  # unknown until the source is prepared: checked when drawn
-        return
-    _, rare = class_roles(ds.get("imbalance"), len(counts))
-    if not rare:
-        raise ConfigError(
-            f"config error at {where}: dataset {d!r} has no rare classes (no imbalance variant)"
-        )
 
 
 # ----------------------------------------------------------------------------- docs

@@ -11,7 +11,7 @@ from pathlib import Path
 from vabal.errors import ConfigError, DataError
 from vabal.methods import REGISTRY
 from vabal.plan import config as cfg
-from vabal.plan import grid, targets
+from vabal.plan import grid, target_checks
 from vabal.plan.layout import STORE, STORE_FILES, round_path
 
 #: What a source of each kind expects at its path, for the message when it is missing.
@@ -87,7 +87,7 @@ def startup(config: dict) -> dict:
     """Everything checked before any job runs; returns the config."""
     cfg.validate(config)
     check_sources(config)
-    targets.check_stored(config)
+    target_checks.check_stored(config)
     cfg.check_budgets(config)
     check_results_writable(config)
     return config

@@ -47,10 +47,10 @@ def for_rule(rule: str) -> Callable:
     """The function that does the work of the rule named ``rule``."""
     if rule in RULES:
         return RULES[rule]
-    from vabal.plan import targets
+    from vabal.plan import catalogue
 
     for section, function in SECTIONS.items():
-        if rule in targets.section_targets(section):
+        if rule in catalogue.section_targets(section):
             return function
     raise KeyError(f"no step registered for rule {rule!r} (vabal.run.step.does)")
 
