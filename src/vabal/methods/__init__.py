@@ -20,12 +20,44 @@ from vabal.methods import (
     vaal,
     vabal,
 )
-from vabal.methods.registry import STEPS, MethodInfo
+from vabal.methods.registry import STEPS, Cost, MethodInfo
+
+#: a comma-separated list of importable modules, each with a ``SPEC`` (a MethodInfo): method
+#: packages outside this library (every process of a run inherits it)
+PLUGINS = "VABAL_METHODS"
+
+
+def _plugins() -> list[MethodInfo]:
+    import importlib
+    import os
+
+    from vabal.errors import ConfigError
+
+    specs = []
+    for name in filter(None, (n.strip() for n in os.environ.get(PLUGINS, "").split(","))):
+        try:
+            spec = importlib.import_module(name).SPEC
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"{PLUGINS}: cannot load method package {name!r} ({exc}); it must be "
+                f"importable and define SPEC, a vabal.methods.MethodInfo"
+            ) from None
+        if not isinstance(spec, MethodInfo):
+            raise ConfigError(f"{PLUGINS}: {name}.SPEC is not a vabal.methods.MethodInfo")
+        specs.append(spec)
+    return specs
+
 
 REGISTRY: dict[str, MethodInfo] = {
     package.SPEC.kind: package.SPEC
     # the paper's methods, then today's baselines
     for package in (random, bald, coreset, vaal, vabal, margin, entropy, badge, typiclust, balanced)
 }
+for _spec in _plugins():
+    if _spec.kind in REGISTRY:
+        from vabal.errors import ConfigError
 
-__all__ = ["REGISTRY", "STEPS", "MethodInfo"]
+        raise ConfigError(f"{PLUGINS}: method kind {_spec.kind!r} is defined twice")
+    REGISTRY[_spec.kind] = _spec
+
+__all__ = ["PLUGINS", "REGISTRY", "STEPS", "Cost", "MethodInfo"]

@@ -59,7 +59,7 @@ class Method:
 
     ``spec`` is the method's :class:`~vabal.methods.registry.MethodInfo` (its package's
     ``SPEC``): the constructor checks the parameters against the kind's definition in
-    ``workflow/schemas/methods.schema.yaml`` and fills its defaults.
+    ``workflow/schemas/methods.schema.yaml`` (or its own ``parameters``) and fills its defaults.
     """
 
     spec = None

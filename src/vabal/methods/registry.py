@@ -1,12 +1,14 @@
 """What the workflow knows of an acquisition method before running it, without torch.
 
 Each method package (``vabal/methods/<name>/``) declares its :class:`MethodInfo` once, in its
-``__init__``: the optional steps of the round chain it uses, what it adds to the classifier's
-recipe, and the class that implements it (in ``<name>/method.py``, the only module of the
-package that imports torch). Its parameters, their defaults and their JSON schemas are the
-kind's definition in ``workflow/schemas/methods.schema.yaml``, read from there (the config's
-schema checks the ``methods`` section against the same definitions).
-``vabal.methods.REGISTRY`` gathers the packages.
+``__init__``: the optional steps of the round chain it uses, its label, the steps that need
+a GPU, how their time grows (:class:`Cost`), what it adds to the classifier's recipe, and
+the class that implements it (in ``<name>/method.py``, the only module of the package that
+imports torch). Its parameters, their defaults and their JSON schemas are the kind's
+definition in ``workflow/schemas/methods.schema.yaml`` (or, for a package outside this
+library, its ``parameters``); the config's ``methods`` section is checked against them.
+``vabal.methods.REGISTRY`` gathers the packages, those of this library and those that
+``VABAL_METHODS`` names.
 
 ``train_classifier -> [extract_features] -> [train_vae] -> [score] -> select``
 """
@@ -73,6 +75,10 @@ class MethodInfo:
     #: its steps that run a network, so ask a cluster for a GPU (default: its optional steps;
     #: ``select`` too where it computes on the device, as Core-set's k-center does)
     device_steps: tuple[str, ...] | None = None
+    #: JSON schema of each parameter, by name (with its default): a method package outside
+    #: this library gives them here; the built-in kinds' are their definitions in
+    #: ``methods.schema.yaml``
+    parameters: dict | None = None
     #: how the time of its method steps grows (:class:`Cost`), by step; ``score`` (where it
     #: has one) per unlabelled sample and ``select`` per unlabelled sample and budget unless
     #: given. ``extract_features`` is the classifier's and costed with it.
@@ -102,14 +108,11 @@ class MethodInfo:
         return self.target.split(":")[0]
 
     @property
-    def definition(self) -> dict:
-        """The kind's JSON schema (an object: ``kind`` and the parameters)."""
-        return definitions()[self.kind]
-
-    @property
     def schema(self) -> dict:
         """JSON schema of each parameter, by name."""
-        return {k: v for k, v in self.definition["properties"].items() if k != "kind"}
+        if self.parameters is not None:
+            return dict(self.parameters)
+        return {k: v for k, v in definitions()[self.kind]["properties"].items() if k != "kind"}
 
     @property
     def params(self) -> dict:
@@ -144,6 +147,13 @@ class MethodInfo:
     def resolve(self, cfg: dict) -> dict:
         """Parameters with defaults filled."""
         return {**self.params, **{k: v for k, v in cfg.items() if k != "kind"}}
+
+    def fill_defaults(self, cfg: dict) -> dict:
+        """``cfg`` (a config's method entry) checked, its missing parameters added with
+        their defaults after the given ones (in place, as a JSON schema's defaults fill)."""
+        for name, default in self.params.items():
+            cfg.setdefault(name, default)
+        return cfg
 
     def load(self):
         return getattr(importlib.import_module(self.module), self.target.split(":")[1])

@@ -66,6 +66,7 @@ def validate(config: dict, schema: str | Path = SCHEMA) -> dict:
     """Validate ``config`` in place (defaults filled) and return it."""
     _normalise_cli_values(config)
     _check_schema(config, schema)
+    _check_methods(config)
     _check_references(config)
     return config
 
@@ -97,8 +98,7 @@ def _normalise_cli_values(config: dict) -> None:
 
 def _check_schema(config: dict, schema_path: str | Path) -> None:
     """Snakemake's validation with defaults (``snakemake.utils.validate``); its error, if
-    any, in one line naming the key. The ``methods`` entries are checked against their
-    kind's definition in ``methods.schema.yaml``."""
+    any, in one line naming the key (the ``methods`` entries: :func:`_check_methods`)."""
     from snakemake.utils import validate as snakemake_validate
     from snakemake_interface_common.exceptions import WorkflowError
 
@@ -133,13 +133,6 @@ def _describe(error) -> str:
     if error.validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))  # in the schema's order
         extra = sorted(set(error.instance) - set(allowed))
-        kind = error.schema.get("properties", {}).get("kind", {}).get("const")
-        if kind is not None:  # a method's parameters (methods.schema.yaml)
-            names = ", ".join(sorted(set(allowed) - {"kind"})) or "none"
-            return (
-                f"config error at {where}: unknown parameter(s) {extra} for method kind "
-                f"{kind!r} (allowed: {names})"
-            )
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
         keys = ", ".join(repr(k) for k in extra)
         return f"config error at {where}: unknown key {keys}{hint}"
@@ -151,8 +144,23 @@ def _describe(error) -> str:
     return f"config error at {where}: {value} is invalid: {error.message}"
 
 
+def _check_methods(config: dict) -> None:
+    """Each method entry against its kind's parameters (the registry: this library's kinds
+    and those of ``VABAL_METHODS``), its defaults filled."""
+    from vabal.methods import PLUGINS, REGISTRY
+
+    for name, method in config["methods"].items():
+        if method["kind"] not in REGISTRY:
+            raise ConfigError(
+                f"config error at methods.{name}.kind: unknown method {method['kind']!r} "
+                f"(known: {', '.join(sorted(REGISTRY))}; a package of your own: {PLUGINS})"
+            )
+        spec = REGISTRY[method["kind"]]
+        spec.check_params(method, f"methods.{name}")
+        spec.fill_defaults(method)
+
+
 def _check_references(config: dict) -> None:
-    from vabal.methods import REGISTRY
 
     sources, datasets, methods = config["sources"], config["datasets"], config["methods"]
     for name, src in sources.items():
@@ -174,12 +182,6 @@ def _check_references(config: dict) -> None:
             raise ConfigError(
                 f"config error at datasets.{name}: lr_milestones {bad} exceed epochs "
                 f"{recipe['epochs']}"
-            )
-    for name, method in methods.items():
-        if method["kind"] not in REGISTRY:
-            raise ConfigError(
-                f"config error at methods.{name}.kind: unknown method {method['kind']!r} "
-                f"(known: {', '.join(sorted(REGISTRY))})"
             )
     if "labelling" in config and config["labelling"]["method"] not in methods:
         raise ConfigError(
