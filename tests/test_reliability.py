@@ -26,6 +26,8 @@ import pytest
 import yaml
 from conftest import REPO
 
+from vabal.plan import layout
+
 pytestmark = pytest.mark.slow
 
 _spec = importlib.util.spec_from_file_location("kill_resume", REPO / "scripts" / "kill_resume.py")
@@ -60,9 +62,10 @@ def test_kill_and_resume_gives_identical_results(reference, tmp_path):
     assert summary["differences"] == [] and summary["identical"]
     # what was compared: every file of every round of the three runs
     counts = summary["compared"]
-    assert counts["runs/*/*/*/*/selection.parquet"] == 2  # round 0 of Random and VaB-AL
-    assert counts["runs/*/*/*/*/labelled.parquet"] == 5
-    assert counts["runs/*/*/*/*/scores.parquet"] == 1
+    every = {"dataset": "*", "method": "*", "seed": "*", "round": "*"}
+    assert counts[layout.round_path("selection.parquet", **every)] == 2  # Random's, VaB-AL's
+    assert counts[layout.round_path("labelled.parquet", **every)] == 5
+    assert counts[layout.round_path("scores.parquet", **every)] == 1
     assert counts["rounds"] == 5
     # the kills left what a killed Snakemake leaves, and the next run coped with it
     assert any(t.get("locks") for t in trials), trials
