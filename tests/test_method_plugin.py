@@ -81,17 +81,18 @@ def plugin(tmp_path_factory):
     return root, {"VABAL_METHODS": "toy_method", "PYTHONPATH": path}, config
 
 
-def test_the_workflow_asks_the_package_everything(plugin, tmp_path):
+def probe(config: dict, env: dict, path) -> subprocess.CompletedProcess:
+    """PROBE on ``config`` (written to ``path``) in a process with the package's ``env``."""
     import yaml
 
-    root, env, config = plugin
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path / "config.yaml")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-    )
+    path.write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-c", PROBE, str(path)]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env})
+
+
+def test_the_workflow_asks_the_package_everything(plugin, tmp_path):
+    _, env, config = plugin
+    proc = probe(config, env, tmp_path / "config.yaml")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["entry"] == {"kind": "toy", "power": 2}
@@ -102,13 +103,7 @@ def test_the_workflow_asks_the_package_everything(plugin, tmp_path):
     assert out["estimate"]["score"] > 0 and out["preloaded"]
     # a wrong parameter is named as for the library's own kinds
     config_bad = {**config, "methods": {"toy": {"kind": "toy", "power": -1}}}
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config_bad))
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path / "bad.yaml")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-    )
+    proc = probe(config_bad, env, tmp_path / "bad.yaml")
     assert proc.returncode != 0 and "methods.toy.power: -1 is invalid" in proc.stderr
 
 
