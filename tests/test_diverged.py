@@ -17,10 +17,12 @@ import torch
 from test_method_invariants import TINY_PARAMS, recipe_for
 
 from vabal import io
-from vabal.bench import write_store
+from vabal.cli import load_benchmark
 from vabal.errors import DivergedError
 from vabal.methods import REGISTRY
 from vabal.run import rounds
+
+write_store = load_benchmark("speed").write_store  # a synthetic store, as bench/speed.py's
 
 PARAMS = TINY_PARAMS  # each method shrunk to a fraction of a second
 FILES = {"extract_features": "features.pt", "train_vae": "vae.pt", "score": "scores.parquet"}

@@ -2,7 +2,7 @@
 
 ``vabal check-config CONFIG`` validates a config the way the workflow does;
 ``vabal targets CONFIG`` lists which runs feed each figure and table of the paper;
-``vabal bench [...]`` runs the speed benchmark (:mod:`vabal.bench`; ``vabal bench -h``);
+``vabal bench NAME [...]`` runs the benchmark ``bench/NAME.py`` (``vabal bench -h`` lists them);
 ``vabal estimate CONFIG BENCH.json...`` the GPU time of a config's grid
 (:mod:`vabal.plan.estimate`);
 ``vabal leaderboard CONFIG... --out PREFIX`` draws the config's leaderboard from the runs
@@ -15,16 +15,46 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from vabal.errors import VabalError
+
+#: the benchmarks: one script each in the checkout's bench/ folder
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def benchmarks() -> list[str]:
+    return sorted(p.stem for p in BENCH.glob("*.py"))
+
+
+def load_benchmark(name: str):
+    """The module of ``bench/<name>.py``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench(argv: list[str]) -> int:
+    """``vabal bench NAME [...]``: the ``main`` of ``bench/NAME.py`` (one entry point for the
+    benchmarks; each prints figures and writes JSON beside itself, in bench/results/)."""
+    names = benchmarks()
+    if not argv or argv[0] not in names:
+        print(
+            "usage: vabal bench NAME [ARGS...]  (vabal bench NAME -h for its arguments)\n"
+            f"benchmarks in {BENCH}: {', '.join(names)}",
+            file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,
+        )
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    return load_benchmark(argv[0]).main(argv[1:])
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
-        from vabal import bench
-
-        return bench.main(argv[1:])
+        return bench(argv[1:])
     if argv[:1] in (["estimate"], ["next"]):
         if argv[0] == "estimate":
             from vabal.plan.estimate import main as command
@@ -44,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     board = sub.add_parser("leaderboard", help="the leaderboard of the runs finished so far")
     board.add_argument("config", nargs="+", help="config file(s), later ones override")
     board.add_argument("--out", required=True, help="prefix of the .csv .md .html .png files")
-    sub.add_parser("bench", help="speed benchmark (vabal bench -h)", add_help=False)
+    sub.add_parser("bench", help="the benchmarks of bench/ (vabal bench -h)", add_help=False)
     sub.add_parser("estimate", help="GPU time of a grid (vabal estimate -h)", add_help=False)
     sub.add_parser(
         "next", help="which of your images to label next (vabal next -h)", add_help=False
@@ -92,8 +122,6 @@ def _targets(paths: list[str]) -> int:
 
 
 def _leaderboard(paths: list[str], out: str) -> int:
-    from pathlib import Path
-
     from vabal.plan import config as cfg
     from vabal.plan import targets
     from vabal.report import provenance

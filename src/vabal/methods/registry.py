@@ -38,7 +38,7 @@ def definitions() -> dict:
 @dataclass(frozen=True)
 class Cost:
     """How the time of one of a method's steps grows (``vabal estimate``): seconds = a rate
-    measured by ``vabal bench`` x the step's units of work, the samples it visits (the
+    measured by ``vabal bench speed`` x the step's units of work, the samples it visits (the
     unlabelled pool, or the whole ``pool``; at most the parameter ``cap`` where that is
     above 0) times each parameter of ``per`` (epochs, Monte Carlo samples; ``budget`` is
     the dataset's), times the image's pixels and the classifier's depth relative to the

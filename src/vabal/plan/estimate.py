@@ -1,4 +1,4 @@
-"""GPU time of a config's grid, from the step times ``vabal bench`` measured.
+"""GPU time of a config's grid, from the step times ``vabal bench speed`` measured.
 
 ``vabal estimate CONFIG BENCH.json [BENCH.json ...]`` reads the ``round`` section (one round
 of every method on a CIFAR-10-sized pool at 3 000 labels) and, when present, the ``vaal``
@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 #: image size (pixels) of each source kind; an image folder's is read from its store
 PIXELS = {"digits": 8 * 8, "neu": 64 * 64, "cifar10": 32 * 32, "cifar100": 32 * 32}
 DEPTH = {"resnet18": 1.0, "resnet34": 2.0}
-#: what the ``round`` section of ``vabal bench --size paper`` runs (vabal.bench.SIZES)
+#: what the ``round`` section of ``vabal bench speed --size paper`` runs (bench/speed.py: SIZES)
 BENCH = {
     "labelled": 3000,
     "pool": 50_000,
@@ -61,7 +61,7 @@ def bench_params(kind: str, **extra) -> dict:
 
 
 def step_rates(rows: list[dict]) -> dict[str, float]:
-    """Seconds per unit of work of each step, from ``vabal bench`` JSON rows: the
+    """Seconds per unit of work of each step, from ``vabal bench speed`` JSON rows: the
     classifier's (``train_classifier``, ``evaluate``, ``extract_features``) and, for every
     method step the benchmark timed (``"<kind>: <step>"``), per unit of its
     :class:`~vabal.methods.registry.Cost` (``"<kind>.<step>"``). A method's own section of
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="vabal estimate", description=__doc__.splitlines()[0])
     p.add_argument("config", help="a workflow config (config.yaml)")
-    p.add_argument("bench", nargs="+", help="JSON files of `vabal bench --json` (paper size)")
+    p.add_argument("bench", nargs="+", help="JSON files of `vabal bench speed --json` (paper size)")
     p.add_argument("--startup-s", type=float, default=5.0, help="process start per GPU job")
     args = p.parse_args(argv)
     rows_in = []
