@@ -20,10 +20,15 @@ from conftest import TINY_CONFIG, run_snakemake
 from PIL import Image
 from test_config import CASES, with_change
 
+from vabal.plan import layout
+
 pytestmark = pytest.mark.slow
 
-RUN0 = "results/runs/digits_plus1/random/seed0/round0"
-CORESET0 = "results/runs/digits_plus1/coreset/seed0/round0"  # its steps read the classifier
+RUN0 = layout.round_path("", "results", dataset="digits_plus1", method="random", seed=0, round=0)
+# its steps read the classifier
+CORESET0 = layout.round_path(
+    "", "results", dataset="digits_plus1", method="coreset", seed=0, round=0
+)
 SPLIT = "results/splits/digits_plus1/seed0.parquet"
 #: the cases below run one job or two: each in its own process, as without the fork server
 #: (whose start-up imports PyTorch once, which pays off only over many jobs)

@@ -18,6 +18,7 @@ from vabal.methods import REGISTRY
 from vabal.methods.bald import method as bald
 from vabal.methods.coreset import method as coreset
 from vabal.methods.vaal import method as vaal
+from vabal.plan import layout
 
 
 @pytest.fixture
@@ -353,7 +354,9 @@ def test_every_step_chain_through_the_workflow(tmp_path, snakemake_run, tiny_con
 
     def targets(last_round):
         return [
-            f"results/runs/digits_plus1/{k}/seed0/round{r}/selection.parquet"
+            layout.round_path(
+                "selection.parquet", "results", dataset="digits_plus1", method=k, seed=0, round=r
+            )
             for k in kinds
             for r in range(last_round + 1)
         ]
@@ -366,7 +369,10 @@ def test_every_step_chain_through_the_workflow(tmp_path, snakemake_run, tiny_con
     split = pd.read_parquet(roots[0] / "results/splits/digits_plus1/seed0.parquet")
     outside = set(split.loc[split["role"] != "pool", "sample_id"])
     for kind in kinds:
-        run = [root / "results/runs/digits_plus1" / kind / "seed0" for root in roots]
+        round0 = layout.round_path(
+            "", "results", dataset="digits_plus1", method=kind, seed=0, round=0
+        )
+        run = [(root / round0).parent for root in roots]  # the run's folder
         for r in range(rounds - 1):
             labelled = set(pd.read_parquet(run[0] / f"round{r}/labelled.parquet")["sample_id"])
             chosen = pd.read_parquet(run[0] / f"round{r}/selection.parquet")["sample_id"].tolist()

@@ -36,7 +36,7 @@ from conftest import (
     without_slurm,
 )
 
-from vabal.plan import catalogue, grid
+from vabal.plan import catalogue, grid, layout
 from vabal.plan import config as cfg
 from vabal.plan import workflow as vw
 
@@ -54,7 +54,8 @@ GPU_RULES = {
 }
 CPU_RULES = {"prepare_source", "make_split", "collect_rounds", "fig3a"}
 ROUND_RULES = {"train_classifier", "extract_features", "train_vae", "score", "select"}
-RUN = Path("results/runs/digits_plus1/random/seed0")
+#: the run's folder (its rounds' parent)
+RUN = Path(layout.round_path("", "results", dataset="digits_plus1", method="random", seed=0)).parent
 # durations, which differ from one run to the next; everything else must be equal
 TIMING_KEYS = {"train_seconds"}
 

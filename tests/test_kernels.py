@@ -13,6 +13,7 @@ from conftest import REPO, TINY_CONFIG, run_snakemake
 
 from vabal.errors import ConfigError
 from vabal.plan import config as cfg
+from vabal.plan import layout
 from vabal.run import kernels
 
 PROBE = """
@@ -125,11 +126,12 @@ def test_a_pinned_workflow_records_its_platform(forkserver, tmp_path):
     server or in a process of its own; the round's metrics say where it ran."""
     config = copy.deepcopy(TINY_CONFIG)
     config["cpu_kernels"] = "avx2"
-    target = "results/runs/digits_plus1/random/seed0/round1/metrics.json"
+    run = {"dataset": "digits_plus1", "method": "random", "seed": 0}
+    target = layout.round_path("metrics.json", "results", **run, round=1)
     env = {} if forkserver == "on" else {"VABAL_FORKSERVER": "off"}
     run_snakemake(tmp_path, config, targets=[target], env=env)
     for r in (0, 1):
-        path = tmp_path / f"results/runs/digits_plus1/random/seed0/round{r}/metrics.json"
+        path = tmp_path / layout.round_path("metrics.json", "results", **run, round=r)
         info = json.loads(path.read_text())["platform"]
         assert info["cpu_capability"] == "AVX2" and info["cpu_kernels"] == "avx2", info
         assert info["threads"] == 1

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from conftest import REPO, TINY_CONFIG, run_snakemake
 
+from vabal.plan import layout
+
 pytestmark = pytest.mark.slow
 
 PACKAGE = {
@@ -111,9 +113,10 @@ def test_a_run_of_the_package_selects_what_it_scores(plugin, tmp_path):
     """The DAG has the package's steps, and a real run selects the least confident samples."""
     _, env, config = plugin
     run_snakemake(tmp_path, config, targets=["fig3a"], env=env)
-    rounds = tmp_path / "results/runs/digits_plus1/toy/seed0"
-    scores = pd.read_parquet(rounds / "round0/scores.parquet")
-    selection = pd.read_parquet(rounds / "round0/selection.parquet")
+    round0 = tmp_path / layout.round_path("", "results", dataset="digits_plus1", method="toy",
+                                          seed=0, round=0)  # fmt: skip
+    scores = pd.read_parquet(round0 / "scores.parquet")
+    selection = pd.read_parquet(round0 / "selection.parquet")
     top = scores.sort_values("score", ascending=False, kind="stable").head(len(selection))
     assert set(selection["sample_id"]) == set(top["sample_id"])
     assert (tmp_path / "results/figures/fig3a.png").exists()

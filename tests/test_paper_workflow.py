@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ import pytest
 import yaml
 from conftest import REPO, run_snakemake
 
-from vabal.plan import catalogue, target_checks, targets
+from vabal.plan import catalogue, layout, target_checks, targets
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +111,10 @@ STORED_SUMMARY = {
         }
     }
 }
+
+
+#: round 0 of VaB-AL's seed 0 on dataset d (layout.round_path's fields)
+VABAL0 = {"dataset": "d", "method": "vabal", "seed": 0, "round": 0}
 
 
 def dry_run(workdir, config, targets_=("all",)) -> list[tuple[str, str]]:
@@ -226,7 +231,7 @@ def test_figure_data_match_the_rounds_table(drawn):
     assert table2.loc["vabal_abs", "d_val avg"] == pytest.approx(100 * val["accuracy"].mean())
     # fig. 5: the first round's top-ranked selection, with the classifier's predictions
     top = pd.read_csv(fig / "fig5.csv")
-    sel = pd.read_parquet(drawn / "results/runs/d/vabal/seed0/round0/selection.parquet")
+    sel = pd.read_parquet(drawn / layout.round_path("selection.parquet", "results", **VABAL0))
     shown = top[top["method"] == "vabal"].sort_values("rank")
     assert shown["sample_id"].tolist() == sel.sort_values("rank")["sample_id"].head(4).tolist()
     assert (shown["dominant"] == (shown["label"] == 0)).all()
@@ -251,7 +256,10 @@ def test_rerun_of_one_seed_recomputes_only_its_runs(drawn, tmp_path):
     from the new table, and those that read their own rounds' files (Fig. 5) only if theirs."""
     import shutil
 
-    run = drawn / "results/runs/d/random/seed1"
+    run = (
+        drawn
+        / Path(layout.round_path("", "results", **{**VABAL0, "method": "random", "seed": 1})).parent
+    )
     saved = tmp_path / "seed1"
     shutil.copytree(run, saved)
     shutil.rmtree(run)
@@ -380,7 +388,7 @@ def test_readings_reproduce_the_stored_selection(drawn):
     assert (run["dataset"], run["method"], run["round"], run["seeds"]) == ("d", "vabal", 0, [0])
     per_seed = run["per_seed"]["0"]
     assert set(per_seed) >= {"standardised", "per_feature", "literal", "authors", "pool"}
-    stored = pd.read_parquet(drawn / "results/runs/d/vabal/seed0/round0/selection.parquet")
+    stored = pd.read_parquet(drawn / layout.round_path("selection.parquet", "results", **VABAL0))
     rounds = pd.read_parquet(drawn / "results/tables/rounds.parquet")
     row = rounds[(rounds["dataset"] == "d") & (rounds["method"] == "vabal")]
     before = np.asarray(row[row["round"] == 0]["labelled_per_class"].iloc[0])
@@ -503,7 +511,10 @@ def test_round0_is_shared_and_equals_a_round0_of_its_own(drawn, tmp_path):
 
     config = cfg.validate(copy.deepcopy(REDUCED))
     results = drawn / "results"
-    run0 = {m: results / f"runs/d/{m}/seed0/round0" for m in ("random", "vabal")}
+    run0 = {
+        m: Path(layout.round_path("", results, **{**VABAL0, "method": m}))
+        for m in ("random", "vabal")
+    }
     shared = {(run0[m] / "classifier.pt").resolve().parent for m in run0}
     assert len(shared) == 1 and (run0["random"] / "classifier.pt").is_symlink()
     assert shared.pop() == (results / "round0/d" / vw.round0_id(config, "d", "vabal") / "seed0")

@@ -20,6 +20,7 @@ from vabal.methods import REGISTRY
 from vabal.methods.base import RoundContext, top_k
 from vabal.methods.vabal import SPEC, vae
 from vabal.methods.vabal.method import VaBAL
+from vabal.plan import layout
 
 CPU = torch.device("cpu")
 LOG_2PI = math.log(2 * math.pi)
@@ -485,7 +486,7 @@ def test_workflow_digits_chain_invariants_and_determinism(tmp_path, snakemake_ru
     cfg["methods"]["vabal"] = {"kind": "vabal", "epochs": 2, "mc_samples": 5}
     cfg["runs"] = [{"datasets": ["digits_plus1"], "methods": ["vabal"]}]
     cfg["figures"] = {}
-    run = "results/runs/digits_plus1/vabal/seed0/round0"
+    run = layout.round_path("", "results", dataset="digits_plus1", method="vabal", seed=0, round=0)
     # an option after --quiet's list of choices, so the target is read as a target
     snakemake_run(tmp_path, cfg, targets=(f"{run}/selection.parquet",), extra=("--cores", "2"))
     out = tmp_path / run

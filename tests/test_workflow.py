@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from conftest import REPO, local_cifar10
 
+from vabal.plan import layout
+
 pytestmark = pytest.mark.slow
 
 
@@ -36,7 +38,10 @@ def test_fork_server_ran_the_jobs_of_the_first_run_only(two_runs):
 
 
 def read_round(root, r, name, method="random"):
-    return pd.read_parquet(root / "results/runs/digits_plus1" / method / f"seed0/round{r}" / name)
+    path = layout.round_path(
+        name, "results", dataset="digits_plus1", method=method, seed=0, round=r
+    )
+    return pd.read_parquet(root / path)
 
 
 def test_figure_and_table_exist(two_runs):
@@ -68,10 +73,13 @@ def test_random_selection_invariants(two_runs):
         assert set(chosen) <= pool and not set(chosen) & labelled
         after = set(read_round(root, r + 1, "labelled.parquet")["sample_id"])
         assert after == labelled | set(chosen)
-    assert not (root / "results/runs/digits_plus1/random/seed0/round2/selection.parquet").exists()
+    last = layout.round_path("selection.parquet", "results", dataset="digits_plus1",
+                             method="random", seed=0, round=2)  # fmt: skip
+    assert not (root / last).exists()
     # Random uses neither features nor a VAE: no such files in its graph
-    assert not list(root.glob("results/runs/**/features.pt"))
-    assert not list(root.glob("results/runs/**/vae.pt"))
+    every = {"dataset": "*", "method": "*", "seed": "*", "round": "*"}
+    assert not list(root.glob(layout.round_path("features.pt", "results", **every)))
+    assert not list(root.glob(layout.round_path("vae.pt", "results", **every)))
 
 
 def test_same_seed_same_outputs(two_runs):
