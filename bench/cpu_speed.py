@@ -1,7 +1,7 @@
 """How fast the classifier trains on this CPU: precision, layout, compile, threads, kernels.
 
 Every measurement runs in a process of its own (the CPU kernels must be chosen before torch
-is imported, :mod:`vabal.run.kernels`) and prints one JSON row; this script gathers them,
+is imported, :mod:`vabal.kernels`) and prints one JSON row; this script gathers them,
 prints a line each and writes them all to one JSON file:
 
 * ``step``: the training step of the protocol's classifier (ResNet-18 of width 16, CIFAR
@@ -156,8 +156,8 @@ def run_training(case: dict, quick: bool) -> dict:
 
 
 def child(args) -> int:
+    from vabal import kernels
     from vabal.report.provenance import platform
-    from vabal.run import kernels
 
     kernels.verify()
     case = json.loads(args.case)
@@ -168,7 +168,7 @@ def child(args) -> int:
 
 # ----------------------------------------------------------------------------- parent
 def measure(section: str, case: dict, quick: bool) -> dict:
-    from vabal.run import kernels
+    from vabal import kernels
 
     env = {**os.environ, **kernels.environment(case["kernels"]), "PYTHONPATH": str(ROOT / "src")}
     threads = str(case.get("threads", 1))

@@ -9,7 +9,7 @@ evaluated on their balanced test sets, 3 seeds each:
 * NEU at 250 (round 0) and 1000.
 
 Every training runs in a process of its own with one thread and the CPU kernels of its
-candidate (``avx2``: pinned, :mod:`vabal.run.kernels`, the same numbers on every x86-64 CPU;
+candidate (``avx2``: pinned, :mod:`vabal.kernels`, the same numbers on every x86-64 CPU;
 ``native``: what this CPU has), so ``--jobs 2`` fills two cores. A finished cell is one line
 of the cells file and is never trained again: a stopped study resumes with the same command.
 
@@ -267,7 +267,7 @@ def run_cell(cell: dict, results: Path) -> dict:
 # ----------------------------------------------------------------------------- the runner
 def run(args, chosen: list[dict] | None = None) -> int:
     """Train the cells (of ``--only`` / ``--datasets``, or ``chosen``) not in the cells file."""
-    from vabal.run import kernels
+    from vabal import kernels
 
     done = set()
     if args.cells.exists():
@@ -366,7 +366,7 @@ def check(args) -> int:
 
 
 def cell_main(args) -> int:
-    from vabal.run import kernels
+    from vabal import kernels
 
     kernels.verify()
     row = run_cell(json.loads(args.cell), Path(args.results))

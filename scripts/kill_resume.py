@@ -43,7 +43,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # this checkout's library
-from vabal.plan import layout  # noqa: E402
+from vabal import layout  # noqa: E402
 
 #: Keys of metrics.json and columns of rounds.parquet that are measured durations.
 TIMING_KEYS = {"train_seconds"}

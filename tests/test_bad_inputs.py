@@ -20,7 +20,7 @@ from conftest import TINY_CONFIG, run_snakemake
 from PIL import Image
 from test_config import CASES, with_change
 
-from vabal.plan import layout
+from vabal import layout
 
 pytestmark = pytest.mark.slow
 
@@ -230,8 +230,8 @@ RUN_CONFIG["methods"]["coreset"] = {"kind": "coreset"}
 
 def _shared_round0(config: dict) -> str:
     """The folder of round 0 that Random and core-set share (one classifier recipe)."""
+    from vabal import layout
     from vabal.plan import config as cfg
-    from vabal.plan import layout
     from vabal.plan import workflow as vw
 
     config = cfg.validate(copy.deepcopy(config))

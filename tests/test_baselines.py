@@ -12,13 +12,13 @@ import pytest
 import torch
 from conftest import features_round
 
+from vabal import layout
 from vabal.errors import ConfigError
 from vabal.learn.models import build_classifier
 from vabal.methods import REGISTRY
 from vabal.methods.bald import method as bald
 from vabal.methods.coreset import method as coreset
 from vabal.methods.vaal import method as vaal
-from vabal.plan import layout
 
 
 @pytest.fixture

@@ -11,15 +11,14 @@ import sys
 import pytest
 from conftest import REPO, TINY_CONFIG, run_snakemake
 
+from vabal import kernels, layout
 from vabal.errors import ConfigError
 from vabal.plan import config as cfg
-from vabal.plan import layout
-from vabal.run import kernels
 
 PROBE = """
 import json, sys
 sys.path.insert(0, {src!r})
-from vabal.run import kernels
+from vabal import kernels
 kernels.pin({kind!r})
 import torch
 from vabal.learn.training import amp_dtype, resolve_device
@@ -75,7 +74,7 @@ def test_a_pin_that_torch_does_not_run_is_one_error():
 import sys
 sys.path.insert(0, {str(REPO / "src")!r})
 import torch
-from vabal.run import kernels
+from vabal import kernels
 from vabal.errors import ConfigError
 import os
 os.environ[kernels.ENV] = "avx512"

@@ -1,9 +1,10 @@
 """The results layout: a round's identity read back from its paths."""
 
 import pytest
+from conftest import REPO
 
+from vabal import layout
 from vabal.errors import DataError
-from vabal.plan import layout
 
 
 def test_a_round_path_gives_its_identity():
@@ -54,3 +55,31 @@ def test_rounds_table_refuses_a_path_that_is_no_round_metrics(tmp_path):
     other = tmp_path / "runs/d/m/seed0/round0/selection.parquet"
     with pytest.raises(DataError, match="not a round metrics path"):
         rounds_frame([other])
+
+
+#: the library's layers, in order: each imports only those before it and the shared modules
+LAYERS = ("data", "learn", "methods", "plan", "report", "run")
+
+
+def test_no_import_runs_back_up_the_layers():
+    """Every ``from vabal.X`` / ``import vabal.X`` in the library (function-local ones too)
+    names a layer before the importing module's, a shared module (io, errors, layout, ...),
+    or, from cli.py on top, anything."""
+    import re
+
+    root = REPO / "src" / "vabal"
+    pattern = re.compile(r"^\s*(?:from vabal\.(\w+)|import vabal\.(\w+))", re.M)
+    wrong = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts
+        mine = parts[0] if len(parts) > 1 else None  # None: a shared module or cli.py
+        for match in pattern.finditer(path.read_text()):
+            target = match.group(1) or match.group(2)
+            if target not in LAYERS or target == mine or parts == ("cli.py",):
+                continue
+            if mine is None or LAYERS.index(target) > LAYERS.index(mine):
+                wrong.append(f"{path.relative_to(root)} imports vabal.{target}")
+    assert not wrong, wrong
+    assert sorted(p.name for p in root.iterdir() if p.is_dir() and p.name in LAYERS) == sorted(
+        LAYERS
+    )

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, TINY_CONFIG, run_snakemake
 
-from vabal.plan import layout
+from vabal import layout
 
 pytestmark = pytest.mark.slow
 

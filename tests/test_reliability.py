@@ -26,7 +26,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from vabal.plan import layout
+from vabal import layout
 
 pytestmark = pytest.mark.slow
 

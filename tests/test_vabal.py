@@ -14,13 +14,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from vabal import io
+from vabal import io, layout
 from vabal.errors import ConfigError
 from vabal.methods import REGISTRY
 from vabal.methods.base import RoundContext, top_k
 from vabal.methods.vabal import SPEC, vae
 from vabal.methods.vabal.method import VaBAL
-from vabal.plan import layout
 
 CPU = torch.device("cpu")
 LOG_2PI = math.log(2 * math.pi)

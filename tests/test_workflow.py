@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, local_cifar10
 
-from vabal.plan import layout
+from vabal import layout
 
 pytestmark = pytest.mark.slow
 

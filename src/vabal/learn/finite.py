@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vabal import layout
 from vabal.errors import DivergedError
-from vabal.plan import layout
 
 
 def count_nonfinite(values) -> tuple[int, int]:

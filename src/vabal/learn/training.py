@@ -17,7 +17,7 @@ average the logits of each image and its mirror.
 
 How a network runs (:class:`Compute`) does not change the recipe: ``amp: auto`` is bf16
 autocast on CUDA and on a CPU with native bf16 (AVX512-BF16 or AMX, unless the CPU kernels
-are pinned to an ISA without it: :mod:`vabal.run.kernels`), fp32 elsewhere;
+are pinned to an ISA without it: :mod:`vabal.kernels`), fp32 elsewhere;
 ``channels_last: auto`` stores activations channels-last (faster on both; a one-channel
 input batch keeps the standard strides, see :func:`to_nchw`). On CUDA the fast path is the
 default (``fast: auto``; ``fast: false`` turns it off): cuDNN autotuning and each training
@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 def resolve_device(spec: str = "auto") -> torch.device:
     """The device of ``spec`` (auto: CUDA when present), with the CPU kernels checked
-    against the run's pin (:func:`vabal.run.kernels.verify`)."""
-    from vabal.run import kernels
+    against the run's pin (:func:`vabal.kernels.verify`)."""
+    from vabal import kernels
 
     kernels.verify()
     if spec == "auto":
@@ -59,7 +59,7 @@ def resolve_device(spec: str = "auto") -> torch.device:
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU runs bf16 convolutions natively (AVX512-BF16 or AMX), as the kernels
     in use see it: not under a pin of the CPU kernels to an ISA without bf16."""
-    from vabal.run import kernels
+    from vabal import kernels
 
     return kernels.allows_bf16() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 

@@ -236,7 +236,7 @@ def training_recipe(config: dict, dataset: str, method: str | None = None) -> di
                 recipe[key] = value
     if method is not None:
         recipe.update(REGISTRY[config["methods"][method]["kind"]].classifier)
-    # the CPU kernels every job runs (vabal.run.kernels): part of what makes the result
+    # the CPU kernels every job runs (vabal.kernels): part of what makes the result
     recipe["cpu_kernels"] = config.get("cpu_kernels", "native")
     return recipe
 

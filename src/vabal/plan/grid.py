@@ -51,8 +51,7 @@ def selected_datasets(config: dict) -> list[str]:
 
 def class_counts(config: dict, source: str, results: str | Path | None = None) -> list | None:
     """Per-class training counts of a source: from its store if prepared, else published ones."""
-    from vabal import io
-    from vabal.plan import layout
+    from vabal import io, layout
 
     store = Path(results or config["results"]) / layout.STORE.format(source=source)
     meta_path = store / layout.STORE_FILES["meta"]

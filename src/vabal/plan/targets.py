@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vabal.errors import ConfigError
+from vabal.layout import FIGURE, ROUNDS_TABLE, SPLIT, STORE, STORE_FILES, TABLE, round_path
 from vabal.plan import grid
 from vabal.plan.catalogue import (  # the catalogue, as targets.<name>
     PAPER_TITLES,
@@ -31,7 +32,6 @@ from vabal.plan.catalogue import (  # the catalogue, as targets.<name>
     entry,
     method_label,
 )
-from vabal.plan.layout import FIGURE, ROUNDS_TABLE, SPLIT, STORE, STORE_FILES, TABLE, round_path
 
 
 # ----------------------------------------------------------------------------- runs

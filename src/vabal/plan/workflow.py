@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from vabal.errors import ConfigError, DataError
+from vabal.layout import STORE, STORE_FILES, round_path
 from vabal.methods import REGISTRY
 from vabal.plan import config as cfg
 from vabal.plan import grid, target_checks
-from vabal.plan.layout import STORE, STORE_FILES, round_path
 
 #: What a source of each kind expects at its path, for the message when it is missing.
 EXPECTED_LAYOUT = {

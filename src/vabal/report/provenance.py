@@ -82,7 +82,7 @@ def platform() -> dict:
 
     import torch
 
-    from vabal.run import kernels
+    from vabal import kernels
 
     model, flags = _cpu()
     onednn = re.search(r"MKL-DNN v([\d.]+)", torch.__config__.show())

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vabal import io
+from vabal import io, layout
 from vabal.errors import DataError
-from vabal.plan import layout
 
 ROUNDS_COLUMNS = [
     "dataset",

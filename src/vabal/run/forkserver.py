@@ -370,7 +370,7 @@ def start(
     :func:`preload_modules`: a few seconds). Jobs that start before it serves run in their
     own process, as do all jobs if it fails; ``wait`` seconds at most are spent waiting for
     it here. ``env`` is added to the server's environment before it imports anything (the
-    CPU kernel pin: :mod:`vabal.run.kernels`).
+    CPU kernel pin: :mod:`vabal.kernels`).
     """
     import subprocess
     import tempfile

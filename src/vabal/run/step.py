@@ -102,7 +102,7 @@ def run(smk, function) -> None:
     )
     import os
 
-    from vabal.run import kernels
+    from vabal import kernels
 
     # Before torch is imported (if it is): the CPU kernels the config pins, and one job uses
     # the threads Snakemake gave it.
