@@ -5,7 +5,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from vabal.run import cluster as vc
 from vabal.data import download
-from vabal.run import forkserver, kernels, locks
+from vabal import kernels
+from vabal.run import forkserver, locks
 from vabal import layout
 from vabal.plan import workflow as vw
 from vabal.errors import VabalError
