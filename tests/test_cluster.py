@@ -36,7 +36,8 @@ from conftest import (
     without_slurm,
 )
 
-from vabal.plan import catalogue, grid, layout
+from vabal import layout
+from vabal.plan import catalogue, grid
 from vabal.plan import config as cfg
 from vabal.plan import workflow as vw
 

@@ -18,7 +18,8 @@ import pytest
 import yaml
 from conftest import REPO, run_snakemake
 
-from vabal.plan import catalogue, layout, target_checks, targets
+from vabal import layout
+from vabal.plan import catalogue, target_checks, targets
 
 pytestmark = pytest.mark.slow
 
