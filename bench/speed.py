@@ -20,7 +20,10 @@
   and of the plain loop, same recipe, several seeds.
 
 Sizes are the paper's on CUDA (``--size paper``) and small on a CPU (``--size small``;
-``tiny`` is what the test suite runs). Nothing here is a test: it prints figures.
+``--size cpu`` runs configs/cpu.yaml's classifier and kernels; ``tiny`` is what the test
+suite runs). The ``setup`` line records the size's numbers and each method's parameters, so
+that ``vabal estimate`` scales the round's steps from what actually ran. Nothing here is a
+test: it prints figures.
 """
 
 from __future__ import annotations
@@ -54,6 +57,16 @@ SIZES = {
         ref_epochs=1, width=16, mc=10, vae_epochs=2, vae_n=2_000, score_n=2_000,
         coreset=(5_000, 512, 100), bald_n=500, vaal_epochs=1, vaal_paper_epochs=100,
         budget=100, workers=2, concurrent=(1, 2), conc_epochs=2,
+    ),
+    # configs/cpu.yaml's classifier (width 16, fp32, pinned AVX2 kernels, channels-last) on
+    # a pool the size of its CIFAR-10 rounds' unlabelled share: what `vabal estimate` scales
+    # to a CPU protocol's grid
+    "cpu": dict(
+        pool=10_000, labelled=500, classes=10, image=32, epochs=10, tp_epochs=2,
+        ref_epochs=1, width=16, mc=10, vae_epochs=2, vae_n=10_000, score_n=10_000,
+        coreset=(10_000, 512, 500), bald_n=2_000, vaal_epochs=1, vaal_paper_epochs=100,
+        budget=500, workers=2, concurrent=(1, 2), conc_epochs=2,
+        recipe={"amp": "none", "channels_last": True}, cpu_kernels="avx2",
     ),
     "tiny": dict(
         pool=300, labelled=60, classes=4, image=8, epochs=1, tp_epochs=2,
@@ -140,7 +153,22 @@ def recipe_for(size: dict, device: str, **kw) -> dict:
     }
     if size["epochs"] < TRAINING_DEFAULTS["epochs"]:  # shrunk run: keep a schedule step
         recipe["lr_milestones"] = [max(1, int(0.8 * size["epochs"]))]
-    return {**recipe, **kw}
+    return {**recipe, **size.get("recipe", {}), **kw}
+
+
+def test_size(size: dict) -> int:
+    """How many test images the round's evaluation runs on."""
+    return max(size["budget"], size["pool"] // 5)
+
+
+def setup_numbers(size: dict) -> dict:
+    """What the ``round`` section runs at (the setup line; read by ``vabal estimate``)."""
+    return {
+        **{k: size[k] for k in ("pool", "labelled", "epochs", "width", "budget", "classes")},
+        "test": test_size(size),
+        "pixels": size["image"] ** 2,
+        "params": {METHODS[m]["kind"]: _small_params(METHODS[m]["kind"], size) for m in METHODS},
+    }
 
 
 def synthetic_images(n: int, size: dict, seed: int = 0):
@@ -334,7 +362,7 @@ def bench_round(report: Report, size: dict, device, methods: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         images, labels = synthetic_images(size["pool"], size)
-        test_images, test_labels = synthetic_images(max(size["budget"], size["pool"] // 5), size, 1)
+        test_images, test_labels = synthetic_images(test_size(size), size, 1)
         write_store(tmp / "store", images, labels, size["classes"], test_images, test_labels)
         store = store_mod.load(tmp / "store")
         ds = {"budget": size["labelled"], "rounds": 1}
@@ -700,11 +728,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import logging
 
+    from vabal import kernels
+
+    args = parser().parse_args(argv)
+    if args.size and SIZES[args.size].get("cpu_kernels"):
+        kernels.pin(SIZES[args.size]["cpu_kernels"])  # before torch loads (workers inherit it)
+
     import torch
 
     from vabal.learn.training import resolve_device
 
-    args = parser().parse_args(argv)
     device = resolve_device(args.device)
     args.size = args.size or ("paper" if device.type == "cuda" else "small")
     logging.basicConfig(level=logging.WARNING)
@@ -723,6 +756,8 @@ def main(argv: list[str] | None = None) -> int:
         size=args.size,
         torch=torch.__version__,
         threads=torch.get_num_threads(),
+        cpu_kernels=kernels.pinned(),
+        **setup_numbers(size),
     )
     if "accuracy" in args.sections and not args.store:
         raise SystemExit(

@@ -67,7 +67,7 @@ def test_estimate_scales_measured_steps_to_every_round(tiny_config, capsys):
     cfg = config_mod.validate(tiny_config)
     rates = estimate.step_rates(_bench_rows())
     ds = cfg["datasets"]["digits_plus1"]  # budget 20, 3 rounds, digits 8x8, 4 epochs
-    px = 64 / 1024
+    px = 64 / 1024 * (8 / 64) ** 2  # the pixels and the width (8) of the benchmark's (64)
     plain = estimate.run_seconds(cfg, "digits_plus1", "random", rates)
     # 600 s / (3000 labels x 200 epochs) per labelled image and epoch, at 32x32
     assert plain["train_classifier"] == pytest.approx(1e-3 * (20 + 40 + 60) * 4 * px)
@@ -94,8 +94,40 @@ def test_estimate_scales_measured_steps_to_every_round(tiny_config, capsys):
     # VaB-AL's round-0 training and evaluation are Random's (the features are its own)
     saved = shared0["train_classifier"] + shared0["evaluate"]
     assert round0["saved_s"] == pytest.approx(saved)
-    total = sum(r["gpu_s"] for r in rows)
+    total = sum(r["seconds"] for r in rows)
     assert total == pytest.approx(sum(plain.values()) + sum(vab.values()) - round0["saved_s"])
+
+
+def test_estimate_reads_the_size_the_benchmark_ran(tiny_config):
+    """A benchmark's setup line says what its round ran: a CPU benchmark at the config's own
+    classifier (width 8, 8x8 images) gives the measured time per training image back."""
+    from vabal.plan import config as config_mod
+    from vabal.plan import estimate
+
+    tiny_config["methods"]["vabal"] = {"kind": "vabal", "epochs": 3, "mc_samples": 7}
+    cfg = config_mod.validate(tiny_config)
+    setup = {"section": "setup", "name": "device", "value": "cpu", "size": "cpu", "pool": 1000,
+             "labelled": 100, "test": 200, "epochs": 2, "pixels": 64, "width": 8,
+             "budget": 50, "params": {"vabal": {"mc_samples": 7, "epochs": 3}}}  # fmt: skip
+    rows = [setup] + [
+        {"section": "round", "name": "random: train_classifier", "value": 2.0, "unit": "s"},
+        {"section": "round", "name": "random: evaluate", "value": 0.2, "unit": "s"},
+        {"section": "round", "name": "vabal: extract_features", "value": 1.0, "unit": "s"},
+        {"section": "round", "name": "vabal: score", "value": 0.9 * 7, "unit": "s"},
+    ]
+    rates = estimate.step_rates(rows)
+    plain = estimate.run_seconds(cfg, "digits_plus1", "random", rates)
+    # 2 s for 100 labels x 2 epochs: 0.01 s per image; 20 + 40 + 60 labels x 4 epochs
+    assert plain["train_classifier"] == pytest.approx(0.01 * 120 * 4)
+    # VaB-AL's score: 6.3 s for 900 unlabelled samples x 7 MC samples
+    assert rates["vabal.score"] == pytest.approx(6.3 / (900 * 7))
+    with pytest.raises(SystemExit, match="does not say at what numbers"):
+        estimate.step_rates([{"section": "setup", "name": "device", "value": "cpu",
+                              "size": "small"}] + rows[1:])  # fmt: skip
+    with pytest.raises(SystemExit, match="different sizes"):
+        estimate.step_rates(rows + [{**setup, "width": 16}])
+    for size in bench.SIZES.values():  # every size's setup line says what estimate reads
+        assert set(estimate.BENCH) <= set(bench.setup_numbers(size))
 
 
 def test_estimate_command_prints_a_total(tmp_path, tiny_config, capsys):

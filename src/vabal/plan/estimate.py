@@ -1,27 +1,31 @@
-"""GPU time of a config's grid, from the step times ``vabal bench speed`` measured.
+"""Device time of a config's grid, from the step times ``vabal bench speed`` measured.
 
 ``vabal estimate CONFIG BENCH.json [BENCH.json ...]`` reads the ``round`` section (one round
-of every method on a CIFAR-10-sized pool at 3 000 labels) and, when present, the ``vaal``
-section (VAAL's training per epoch on the fast path), and scales each step to every round
-of every run the config asks for:
+of every method, at the size its ``setup`` line records: the paper's CIFAR-10 pool at 3 000
+labels on a GPU, ``--size cpu`` for configs/cpu.yaml's classifier on a CPU) and, when
+present, the ``vaal`` section (VAAL's training per epoch on the fast path), and scales each
+step to every round of every run the config asks for:
 
-* ``train_classifier``: seconds per labelled image and epoch, times labelled images x
-  epochs x (image pixels / 32x32) x depth (ResNet-34 counts 2x ResNet-18);
-* ``evaluate``: per test image x pixels x depth;
-* ``extract_features``: per pool image x pixels x depth;
+* ``train_classifier``: seconds per training image, times the images each training goes
+  through (labelled images x epochs, or the recipe's ``images``) x the classifier's size
+  relative to the benchmark's: pixels (after a source's ``resize``) x depth (ResNet-34
+  counts 2x ResNet-18) x width squared;
+* ``evaluate``: per test image x the same size;
+* ``extract_features``: per pool image x the same size;
 * each method's own steps as its package declares their cost
   (:class:`vabal.methods.registry.Cost`: e.g. VaB-AL's ``train_vae`` per unlabelled sample
-  and VAE epoch, BALD's ``score`` per sample and pass x pixels x depth, every ``select``
-  per unlabelled sample x budget), each rate from its own line of the benchmark (a method
-  the benchmark did not time is named and left out);
+  and VAE epoch, BALD's ``score`` per sample and pass x the classifier's size, every
+  ``select`` per unlabelled sample x budget), each rate from its own line of the benchmark
+  (a method the benchmark did not time is named and left out);
 * the method steps run in every round but the last (it selects nothing);
 * round 0 (its training, evaluation and features) once per dataset, seed and classifier
   recipe, as the workflow computes it (the saving is printed).
 
-It prints GPU seconds per dataset and method and the total, and the number of GPU jobs
-(each also pays a process start, listed apart). It is an estimate: linear scaling from one
-measured round, with the first-epoch costs (cuDNN autotuning, graph recording) spread over
-the images.
+It prints GPU (or CPU, for a benchmark run on a CPU) seconds per dataset and method and the
+total, and the number of jobs (each also pays a process start, listed apart). It is an
+estimate: linear scaling from one measured round, with the first-epoch costs (cuDNN
+autotuning, graph recording, a CPU's warm-up) spread over the images; the width scales by
+arithmetic, which a CPU follows more closely than a GPU at small widths.
 """
 
 from __future__ import annotations
@@ -32,44 +36,81 @@ import math
 import sys
 from collections import Counter, defaultdict
 
-#: image size (pixels) of each source kind; an image folder's is read from its store
+#: image size (pixels) of each source kind (before a source's ``resize``); an image
+#: folder's counts as a CIFAR image
 PIXELS = {"digits": 8 * 8, "neu": 64 * 64, "cifar10": 32 * 32, "cifar100": 32 * 32}
 DEPTH = {"resnet18": 1.0, "resnet34": 2.0}
-#: what the ``round`` section of ``vabal bench speed --size paper`` runs (bench/speed.py: SIZES)
+#: the classifier every rate is normalised to: ResNet-18 of width 64 on 32x32 images (a
+#: classifier step's time grows with the pixels, the depth and the square of the width)
+REFERENCE = {"pixels": 32 * 32, "width": 64}
+#: what the ``round`` section of ``vabal bench speed --size paper`` runs (bench/speed.py:
+#: SIZES); a benchmark's setup line carries its own numbers (older ones: the paper size)
 BENCH = {
     "labelled": 3000,
     "pool": 50_000,
     "test": 10_000,
     "epochs": 200,
     "pixels": 32 * 32,
+    "width": 64,
     "budget": 500,
+    "params": {"vaal": {"epochs": 2}},
 }
-#: the method parameters the benchmark's round runs at, where not their defaults
-BENCH_PARAMS = {"vaal": {"epochs": 2}}
 
 
-def bench_params(kind: str, **extra) -> dict:
+def bench_size(rows: list[dict]) -> dict:
+    """What the benchmark's round ran at, from its setup line(s), and on which device (every
+    file given must have run the same size)."""
+    sizes = []
+    for row in rows:
+        if row.get("section") != "setup" or row.get("name") != "device":
+            continue
+        if "labelled" in row:
+            size = {k: row[k] for k in BENCH}
+        elif row.get("size", "paper") == "paper":
+            size = dict(BENCH)
+        else:
+            raise SystemExit(
+                f"vabal estimate: the benchmark ran size {row['size']!r} but its setup line "
+                "does not say at what numbers (rerun `vabal bench speed`)"
+            )
+        size["device"] = str(row["value"]).split(":")[0]
+        if size not in sizes:
+            sizes.append(size)
+    if len(sizes) > 1:
+        raise SystemExit("vabal estimate: the benchmark files ran different sizes or devices")
+    return sizes[0] if sizes else {**BENCH, "device": "cuda"}
+
+
+def classifier_scale(pixels: float, width: float, depth: float = 1.0) -> tuple[float, float]:
+    """(pixels, classifier) factors of a classifier step relative to :data:`REFERENCE`."""
+    return pixels / REFERENCE["pixels"], depth * (width / REFERENCE["width"]) ** 2
+
+
+def bench_params(kind: str, size: dict | None = None, **extra) -> dict:
     """A method's parameters in the benchmark's round (and the benchmark's budget)."""
     from vabal.methods import REGISTRY
 
+    size = size or BENCH
     return {
         **REGISTRY[kind].params,
-        **BENCH_PARAMS.get(kind, {}),
-        "budget": BENCH["budget"],
+        **size["params"].get(kind, {}),
+        "budget": size["budget"],
         **extra,
     }
 
 
 def step_rates(rows: list[dict]) -> dict[str, float]:
-    """Seconds per unit of work of each step, from ``vabal bench speed`` JSON rows: the
-    classifier's (``train_classifier``, ``evaluate``, ``extract_features``) and, for every
-    method step the benchmark timed (``"<kind>: <step>"``), per unit of its
-    :class:`~vabal.methods.registry.Cost` (``"<kind>.<step>"``). A method's own section of
-    the benchmark timing one epoch of its ``train_vae`` ("... per epoch", VAAL's fast path)
-    wins over the round's shortened training."""
+    """Seconds per unit of work of each step, from ``vabal bench speed`` JSON rows, at the
+    :data:`REFERENCE` classifier: the classifier's (``train_classifier``, ``evaluate``,
+    ``extract_features``) and, for every method step the benchmark timed (``"<kind>:
+    <step>"``), per unit of its :class:`~vabal.methods.registry.Cost` (``"<kind>.<step>"``).
+    A method's own section of the benchmark timing one epoch of its ``train_vae`` ("... per
+    epoch", VAAL's fast path) wins over the round's shortened training."""
     from vabal.methods import REGISTRY
 
     by_name = {(r["section"], r["name"]): r for r in rows}
+    b = bench_size(rows)
+    px, net = classifier_scale(b["pixels"], b["width"])
 
     def seconds(prefix: str) -> float:
         hits = [r["value"] for (sec, name), r in by_name.items() if sec == "round" and
@@ -78,34 +119,42 @@ def step_rates(rows: list[dict]) -> dict[str, float]:
             raise SystemExit(f"vabal estimate: the benchmark has no round line '{prefix}...'")
         return float(min(hits))
 
-    b = BENCH
     unl = b["pool"] - b["labelled"]
     rates = {
-        "train_classifier": seconds("random: train_classifier") / (b["labelled"] * b["epochs"]),
-        "evaluate": seconds("random: evaluate") / b["test"],
-        "extract_features": seconds("vabal: extract_features") / b["pool"],
+        "train_classifier": seconds("random: train_classifier")
+        / (b["labelled"] * b["epochs"] * px * net),
+        "evaluate": seconds("random: evaluate") / (b["test"] * px * net),
+        "extract_features": seconds("vabal: extract_features") / (b["pool"] * px * net),
     }
     for (sec, name), row in by_name.items():
         kind, _, step = name.partition(": ")
         step = step.split(" (")[0]
         if sec != "round" or kind not in REGISTRY or step not in REGISTRY[kind].costs:
             continue
-        units = REGISTRY[kind].costs[step].units(b["pool"], unl, bench_params(kind))
+        units = REGISTRY[kind].costs[step].units(b["pool"], unl, bench_params(kind, b), px, net)
         key = f"{kind}.{step}"
         rates[key] = min(float(row["value"]) / units, rates.get(key, math.inf))
     for row in rows:
         kind = row["section"]
         if kind in REGISTRY and "fast path" in row["name"] and "per epoch" in row["name"]:
             cost = REGISTRY[kind].costs["train_vae"]
-            per_epoch = cost.units(b["pool"], unl, bench_params(kind, epochs=1))
+            per_epoch = cost.units(b["pool"], unl, bench_params(kind, b, epochs=1), px, net)
             rates[f"{kind}.train_vae"] = float(row["value"]) / per_epoch
     return rates
+
+
+def image_pixels(config: dict, source: str) -> int:
+    """Pixels of a source's images as the classifier sees them (after its ``resize``)."""
+    src = config["sources"][source]
+    if src.get("resize"):
+        return int(src["resize"]) ** 2
+    return PIXELS.get(src["kind"], REFERENCE["pixels"])
 
 
 def run_seconds(
     config: dict, dataset: str, method: str, rates: dict, shared_round0: bool = False
 ) -> dict[str, float]:
-    """GPU seconds of every step of one run (summed over its rounds); with
+    """Device seconds of every step of one run (summed over its rounds); with
     ``shared_round0`` without the round 0 it shares with the runs of the same recipe."""
     from vabal.data.splits import expected_pool_size, initial_size
     from vabal.methods import REGISTRY
@@ -120,9 +169,10 @@ def run_seconds(
     pool = expected_pool_size(counts, len(counts), ds, dataset)
     kind = source["kind"]
     test = 10_000 if kind in HAS_OFFICIAL_TEST else sum(KNOWN_CLASS_COUNTS[kind]) - sum(counts)
-    px = PIXELS.get(kind, BENCH["pixels"]) / BENCH["pixels"]
     recipe = training_recipe(config, dataset, method)
-    depth = DEPTH[recipe["classifier"]]
+    px, depth = classifier_scale(
+        image_pixels(config, ds["source"]), recipe["width"], DEPTH[recipe["classifier"]]
+    )
     mkind = config["methods"][method]["kind"]
     params = {**REGISTRY[mkind].resolve(config["methods"][method]), "budget": ds["budget"]}
     steps = REGISTRY[mkind].steps
@@ -146,7 +196,7 @@ def run_seconds(
 
 
 def round0_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict[str, float]:
-    """GPU seconds of a shared round 0: the training, its evaluation and, when the method
+    """Device seconds of a shared round 0: the training, its evaluation and, when the method
     reads them, the features (what every run with the same recipe links to)."""
     whole = run_seconds(config, dataset, method, rates, shared_round0=False)
     rest = run_seconds(config, dataset, method, rates, shared_round0=True)
@@ -154,9 +204,9 @@ def round0_seconds(config: dict, dataset: str, method: str, rates: dict) -> dict
 
 
 def estimate(config: dict, rates: dict) -> tuple[list[dict], int, dict]:
-    """One row per (dataset, method): its runs, GPU seconds by step (``steps``, summed over
-    the runs) and in all (``gpu_s``), round 0 counted once per dataset, seed and recipe (the
-    row of the first method with that recipe carries it); the number of GPU jobs of the
+    """One row per (dataset, method): its runs, device seconds by step (``steps``, summed
+    over the runs) and in all (``seconds``), round 0 counted once per dataset, seed and recipe (the
+    row of the first method with that recipe carries it); the number of jobs of the
     grid; and what sharing round 0 saves (``round0``: trainings, shared, seconds saved)."""
     from vabal.methods import REGISTRY
     from vabal.plan.config import recipe_id, training_recipe
@@ -181,7 +231,7 @@ def estimate(config: dict, rates: dict) -> tuple[list[dict], int, dict]:
             steps[k] = steps.get(k, 0.0) + payers * v
             saved += (n - payers) * v
         rows.append(
-            {"dataset": d, "method": m, "runs": n, "steps": steps, "gpu_s": sum(steps.values())}
+            {"dataset": d, "method": m, "runs": n, "steps": steps, "seconds": sum(steps.values())}
         )
         rounds = config["datasets"][d]["rounds"]
         method_steps = REGISTRY[config["methods"][m]["kind"]].steps
@@ -199,24 +249,25 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vabal estimate", description=__doc__.splitlines()[0])
     p.add_argument("config", help="a workflow config (config.yaml)")
     p.add_argument("bench", nargs="+", help="JSON files of `vabal bench speed --json` (paper size)")
-    p.add_argument("--startup-s", type=float, default=5.0, help="process start per GPU job")
+    p.add_argument("--startup-s", type=float, default=5.0, help="process start per job")
     args = p.parse_args(argv)
     rows_in = []
     for path in args.bench:
         with open(path) as f:
             rows_in += json.load(f)
     rates = step_rates(rows_in)
+    unit = "GPU" if bench_size(rows_in)["device"] == "cuda" else "CPU"
     cfg = config_mod.load(args.config)
     rows, jobs, round0 = estimate(cfg, rates)
-    rows.sort(key=lambda r: -r["gpu_s"])
-    total = sum(r["gpu_s"] for r in rows)
-    print(f"{'dataset':<28} {'method':<30} {'runs':>4} {'GPU h':>7}  largest step")
+    rows.sort(key=lambda r: -r["seconds"])
+    total = sum(r["seconds"] for r in rows)
+    print(f"{'dataset':<28} {'method':<30} {'runs':>4} {unit + ' h':>7}  largest step")
     for r in rows:
         steps = r["steps"]
         top = max(steps, key=steps.get)
         print(
-            f"{r['dataset']:<28} {r['method']:<30} {r['runs']:>4} {r['gpu_s'] / 3600:>7.2f}  "
-            f"{top} {100 * steps[top] / r['gpu_s']:.0f} %"
+            f"{r['dataset']:<28} {r['method']:<30} {r['runs']:>4} {r['seconds'] / 3600:>7.2f}  "
+            f"{top} {100 * steps[top] / r['seconds']:.0f} %"
         )
     by_step: dict[str, float] = defaultdict(float)
     for r in rows:
@@ -233,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"not timed by the benchmark (their score and select left out): {missing}")
     print(
-        f"total: {total / 3600:.1f} GPU hours of compute in {jobs} GPU jobs; process starts add "
-        f"{jobs * args.startup_s / 3600:.1f} h at {args.startup_s:g} s each "
+        f"total: {total / 3600:.1f} {unit} hours of compute in {jobs} {unit} jobs; process "
+        f"starts add {jobs * args.startup_s / 3600:.1f} h at {args.startup_s:g} s each "
         f"({sum(r['runs'] for r in rows)} runs)"
     )
     return 0
