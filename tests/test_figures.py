@@ -240,6 +240,27 @@ def test_configs_draw_every_target(path):
     assert kinds == set(REGISTRY)  # the paper's methods and today's
 
 
+def test_claims_overlay_reuses_the_v2_runs():
+    """configs/cpu-claims.yaml over configs/cpu.yaml: its shares reuse v2's runs (Table 2's
+    z^2 row is Table 1's VaB-AL; Fig. 11's lambda 0.005 is the main share's VaB-AL) and its
+    lambda sweep starts from the main share's round 0 (the same classifier recipe)."""
+    from vabal.cli import _load
+
+    config = cfg.validate(
+        _load([str(REPO / "configs/cpu.yaml"), str(REPO / "configs/cpu-claims.yaml")])
+    )
+    assert set(targets.requested(config)) >= {"table1", "table2", "fig4b", "fig7b", "fig8", "fig11"}
+    assert ("cifar10_plus1_val", "vabal", 0) in set(targets.target_runs(config, "table2"))
+    assert ("cifar10_plus1", "vabal", 2) in set(targets.target_runs(config, "fig11"))
+    recipe = {m: cfg.recipe_id(cfg.training_recipe(config, "cifar10_plus1", m))
+              for m in ("random", "vabal", "vabal_lambda0", "vabal_lambda5e-2")}  # fmt: skip
+    assert len(set(recipe.values())) == 1
+    assert (
+        cfg.training_recipe(config, "cifar10_plus1_resnet34", "vabal")["classifier"] == "resnet34"
+    )
+    assert config["publish"] != "docs/results/v2"  # its own rounds table
+
+
 def test_paper_grid_runs_and_sharing():
     config = paper_config()
     runs = list(grid.runs(config))
