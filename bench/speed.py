@@ -66,7 +66,7 @@ SIZES = {
         ref_epochs=1, width=16, mc=10, vae_epochs=2, vae_n=10_000, score_n=10_000,
         coreset=(10_000, 512, 500), bald_n=2_000, vaal_epochs=1, vaal_paper_epochs=100,
         budget=500, workers=2, concurrent=(1, 2), conc_epochs=2,
-        recipe={"amp": "none", "channels_last": True}, cpu_kernels="avx2",
+        recipe={"amp": "none", "channels_last": True}, cpu_kernels="avx2", threads=1,
     ),
     "tiny": dict(
         pool=300, labelled=60, classes=4, image=8, epochs=1, tp_epochs=2,
@@ -748,6 +748,8 @@ def main(argv: list[str] | None = None) -> int:
         accuracy_worker(args)
         return 0
     size = SIZES[args.size]
+    if size.get("threads"):  # as each of the protocol's jobs runs (one thread a job)
+        torch.set_num_threads(size["threads"])
     report = Report(args.json)
     report.add(
         "setup",

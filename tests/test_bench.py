@@ -136,6 +136,7 @@ def test_estimate_command_prints_a_total(tmp_path, tiny_config, capsys):
     import yaml
 
     from vabal.cli import main
+    from vabal.plan import estimate
 
     (tmp_path / "bench.json").write_text(json.dumps(_bench_rows()))
     tiny_config["results"] = str(tmp_path / "results")
@@ -144,6 +145,15 @@ def test_estimate_command_prints_a_total(tmp_path, tiny_config, capsys):
     out = capsys.readouterr().out
     assert "digits_plus1" in out and "GPU hours" in out and "in 3 GPU jobs" in out
     assert "round 0: 1 trainings shared by 1 runs" in out
+    # a benchmark run on a CPU, one thread (bench speed --size cpu): CPU hours, and the wall
+    # time on the cores given
+    setup = {"section": "setup", "name": "device", "value": "cpu", "threads": 1,
+             **{k: v for k, v in estimate.BENCH.items()}}  # fmt: skip
+    (tmp_path / "cpu.json").write_text(json.dumps([setup, *_bench_rows()]))
+    args = [str(tmp_path / "config.yaml"), str(tmp_path / "cpu.json"), "--cores", "2"]
+    assert main(["estimate", *args]) == 0
+    out = capsys.readouterr().out
+    assert "CPU hours" in out and "in 3 CPU jobs" in out and "on 2 cores" in out
 
 
 def test_cpu_speed_bench_prints_every_case(tmp_path):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections import Counter, defaultdict
 
@@ -74,11 +75,12 @@ def bench_size(rows: list[dict]) -> dict:
                 "does not say at what numbers (rerun `vabal bench speed`)"
             )
         size["device"] = str(row["value"]).split(":")[0]
+        size["threads"] = row.get("threads")
         if size not in sizes:
             sizes.append(size)
     if len(sizes) > 1:
         raise SystemExit("vabal estimate: the benchmark files ran different sizes or devices")
-    return sizes[0] if sizes else {**BENCH, "device": "cuda"}
+    return sizes[0] if sizes else {**BENCH, "device": "cuda", "threads": None}
 
 
 def classifier_scale(pixels: float, width: float, depth: float = 1.0) -> tuple[float, float]:
@@ -250,13 +252,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config", help="a workflow config (config.yaml)")
     p.add_argument("bench", nargs="+", help="JSON files of `vabal bench speed --json` (paper size)")
     p.add_argument("--startup-s", type=float, default=5.0, help="process start per job")
+    p.add_argument(
+        "--cores",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="for a CPU benchmark of one thread: cores running jobs side by side (wall time)",
+    )
     args = p.parse_args(argv)
     rows_in = []
     for path in args.bench:
         with open(path) as f:
             rows_in += json.load(f)
     rates = step_rates(rows_in)
-    unit = "GPU" if bench_size(rows_in)["device"] == "cuda" else "CPU"
+    size = bench_size(rows_in)
+    unit = "GPU" if size["device"] == "cuda" else "CPU"
     cfg = config_mod.load(args.config)
     rows, jobs, round0 = estimate(cfg, rates)
     rows.sort(key=lambda r: -r["seconds"])
@@ -288,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         f"starts add {jobs * args.startup_s / 3600:.1f} h at {args.startup_s:g} s each "
         f"({sum(r['runs'] for r in rows)} runs)"
     )
+    if unit == "CPU" and size["threads"] == 1:  # the protocol's jobs: one thread each
+        print(
+            f"on {args.cores} cores, a job on each: about {total / 3600 / args.cores:.1f} h of "
+            "wall time"
+        )
     return 0
 
 
