@@ -60,6 +60,19 @@ def test_a_pinned_process_runs_avx2_kernels_in_fp32_and_says_so():
     )
 
 
+def test_the_flags_are_what_the_cpu_tells_the_process(monkeypatch):
+    """Under an emulator /proc/cpuinfo describes the host: a flag torch's CPUID probe denies
+    is left out, with the extensions that need it."""
+    import torch
+
+    from vabal.report import provenance
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    flags = provenance.platform()["cpu_flags"]
+    assert not {"avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16"} & set(flags)
+
+
 def test_native_kernels_are_this_cpus_own():
     info = json.loads(probe("native").stdout.splitlines()[-1])
     assert info["cpu_kernels"] == "native"

@@ -57,9 +57,23 @@ def code_version() -> str:
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
+#: torch's own CPUID probes, by flag: what the CPU tells this process it has (under an
+#: emulator, /proc/cpuinfo still describes the host)
+CPUID_PROBES = {
+    "avx2": "_is_avx2_supported",
+    "avx512f": "_is_avx512_supported",
+    "avx512_vnni": "_is_vnni_supported",
+    "avx512_bf16": "_is_avx512_bf16_supported",
+    "amx_tile": "_is_amx_tile_supported",
+}
+
+
 def _cpu() -> tuple[str, list[str]]:
-    """The CPU's model name and which of :data:`CPU_FLAGS` it has (Linux's /proc/cpuinfo)."""
+    """The CPU's model name and which of :data:`CPU_FLAGS` it has: Linux's /proc/cpuinfo,
+    less what torch's CPUID probes deny (:data:`CPUID_PROBES`)."""
     import platform as py_platform
+
+    import torch
 
     model, flags = py_platform.processor() or py_platform.machine(), set()
     try:
@@ -72,6 +86,13 @@ def _cpu() -> tuple[str, list[str]]:
                 break
     except OSError:
         pass
+    for flag, probe in CPUID_PROBES.items():
+        if flag in flags and not getattr(torch.cpu, probe, lambda: True)():
+            flags.discard(flag)
+    if "avx512f" not in flags:  # no member of a family without its base
+        flags -= {"avx512_vnni", "avx512_bf16"}
+    if "amx_tile" not in flags:
+        flags.discard("amx_bf16")
     return model, [f for f in CPU_FLAGS if f in flags]
 
 
