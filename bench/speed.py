@@ -66,7 +66,8 @@ SIZES = {
         ref_epochs=1, width=16, mc=10, vae_epochs=2, vae_n=10_000, score_n=10_000,
         coreset=(10_000, 512, 500), bald_n=2_000, vaal_epochs=1, vaal_paper_epochs=100,
         budget=500, workers=2, concurrent=(1, 2), conc_epochs=2,
-        recipe={"amp": "none", "channels_last": True}, cpu_kernels="avx2", threads=1,
+        recipe={"amp": "none", "channels_last": True, "eval_batch_size": 128, "tta_flip": True},
+        cpu_kernels="avx2", threads=1,
     ),
     "tiny": dict(
         pool=300, labelled=60, classes=4, image=8, epochs=1, tp_epochs=2,
