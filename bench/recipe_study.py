@@ -75,6 +75,9 @@ def images(n: int, **extra) -> dict:
     return {"images": n, "lr_schedule": "multistep", "lr_drops": [0.8], **FP32, **extra}
 
 
+#: one step (a batch of 64) of the chosen recipe: the emulated-CPU probe's training
+ONE_STEP = images(32, lr_schedule="onecycle", warmup=0.2, lr=0.1, tta_flip=True)
+
 #: name -> (what it tests, recipe keys over configs/cpu-v1.yaml's, kernels, datasets,
 #: budgets (None: both)); in the order they run
 CANDIDATES = {
@@ -157,14 +160,14 @@ CANDIDATES = {
     # the emulated check runs one step of the chosen recipe, tested on TEST_IMAGES images
     "probe-emulated": (
         "one step (64 images) of the chosen recipe, 32 test images (an emulated-CPU probe)",
-        images(32, lr_schedule="onecycle", warmup=0.2, lr=0.1, tta_flip=True),
+        ONE_STEP,
         "avx2",
         ("neu",),
         (250,),
     ),
     "probe-emulated@native": (
         "the emulated-CPU probe under this CPU's own kernels: does the probe see rounding?",
-        images(32, lr_schedule="onecycle", warmup=0.2, lr=0.1, tta_flip=True),
+        ONE_STEP,
         "native",
         ("neu",),
         (250,),

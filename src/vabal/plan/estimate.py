@@ -172,7 +172,7 @@ def run_seconds(
     kind = source["kind"]
     test = 10_000 if kind in HAS_OFFICIAL_TEST else sum(KNOWN_CLASS_COUNTS[kind]) - sum(counts)
     recipe = training_recipe(config, dataset, method)
-    px, depth = classifier_scale(
+    px, net = classifier_scale(
         image_pixels(config, ds["source"]), recipe["width"], DEPTH[recipe["classifier"]]
     )
     mkind = config["methods"][method]["kind"]
@@ -184,15 +184,15 @@ def run_seconds(
         unl = pool - labelled
         if r > 0 or not shared_round0:  # round 0 is computed once per recipe (estimate())
             images = training_images(recipe, labelled)
-            out["train_classifier"] += rates["train_classifier"] * images * px * depth
-            out["evaluate"] += rates["evaluate"] * test * px * depth
+            out["train_classifier"] += rates["train_classifier"] * images * px * net
+            out["evaluate"] += rates["evaluate"] * test * px * net
             if "extract_features" in steps and r < ds["rounds"] - 1:
-                out["extract_features"] += rates["extract_features"] * pool * px * depth
+                out["extract_features"] += rates["extract_features"] * pool * px * net
         if r == ds["rounds"] - 1:
             continue
         for step, cost in REGISTRY[mkind].costs.items():  # a step not benchmarked: left out
             if f"{mkind}.{step}" in rates:
-                units = cost.units(pool, unl, params, px, depth)
+                units = cost.units(pool, unl, params, px, net)
                 out[step] += rates[f"{mkind}.{step}"] * units
     return dict(out)
 
